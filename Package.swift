@@ -1,0 +1,100 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// MARK: - Shared settings
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Gatehouse",
+    products: [
+        .executable(name: "gatehouse", targets: ["Server"]),
+        .library(name: "AuthService", targets: ["AuthService"]),
+    ],
+    targets: [
+        // MARK: - C libraries (Debian packages)
+
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CArgon2",
+            pkgConfig: "libargon2",
+            providers: [.apt(["libargon2-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // MARK: - Libraries
+
+        .target(name: "JSON", swiftSettings: swiftSettings),
+        .target(
+            name: "MicroHTTP",
+            dependencies: ["CMicroHTTPD", "JSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "JOSE",
+            dependencies: ["CCrypto", "JSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AuthService",
+            dependencies: ["MicroHTTP", "JOSE", "JSON", "CArgon2", "CSQLite"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Executable
+
+        .executableTarget(
+            name: "Server",
+            dependencies: ["AuthService", "MicroHTTP"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+
+        .target(
+            name: "TestSupport",
+            dependencies: ["AuthService", "MicroHTTP"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "JOSETests",
+            dependencies: ["JOSE", "JSON"],
+            resources: [.copy("Vectors")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MicroHTTPTests",
+            dependencies: ["MicroHTTP", "JSON", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AuthServiceTests",
+            dependencies: ["AuthService", "MicroHTTP", "JOSE", "JSON", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["AuthService", "MicroHTTP", "JOSE", "JSON", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
