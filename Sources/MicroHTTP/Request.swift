@@ -1,0 +1,57 @@
+/// An HTTP request as a value: what a handler sees. Built by the server from
+/// libmicrohttpd's view of the connection, or directly by tests.
+public struct Request: Sendable {
+    public var method: HTTPMethod
+    /// The path without the query string, percent-decoding left to the handler.
+    public var path: String
+    /// Query arguments in order (`?all=true` gives `[("all", "true")]`).
+    public var query: [(name: String, value: String)]
+    public var headers: HTTPHeaders
+    /// The request body, at most the server's body limit.
+    public var body: [UInt8]
+    /// The peer's IP address as text (`127.0.0.1`, `::1`), when known.
+    public var remoteAddress: String?
+
+    public init(
+        method: HTTPMethod,
+        path: String,
+        query: [(name: String, value: String)] = [],
+        headers: HTTPHeaders = [:],
+        body: [UInt8] = [],
+        remoteAddress: String? = nil
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The first value of a header field, any case.
+    public func header(_ name: String) -> String? { headers[name] }
+
+    /// The first value of a query argument.
+    public func queryValue(_ name: String) -> String? {
+        for item in query where item.name == name { return item.value }
+        return nil
+    }
+
+    /// The media type of the body without parameters, lowercased
+    /// (`application/json` for `Application/JSON; charset=utf-8`).
+    public var mediaType: String? {
+        guard let value = headers["Content-Type"] else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return type.trimmingSpaces().lowercased()
+    }
+}
+
+extension StringProtocol {
+    /// The string without leading and trailing spaces and tabs (HTTP's OWS).
+    func trimmingSpaces() -> Substring {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return slice
+    }
+}

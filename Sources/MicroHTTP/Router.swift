@@ -1,0 +1,64 @@
+/// How a route answers: at once on the server's thread, or later, with the
+/// connection suspended while the work runs elsewhere (a password hash, say).
+public enum Handler: Sendable {
+    /// Runs on the libmicrohttpd thread that read the request. Must not block.
+    case immediate(@Sendable (Request) throws -> Response)
+    /// Runs in a task; the connection is suspended until it returns.
+    case deferred(@Sendable (Request) async throws -> Response)
+}
+
+/// Exact-path routing with method dispatch. Built before the server starts,
+/// then read-only.
+public struct Router: Sendable {
+    /// What a lookup found.
+    public enum Match: Sendable {
+        case handler(Handler)
+        case methodNotAllowed(allowed: [HTTPMethod])
+        case notFound
+    }
+
+    private var routes: [String: [HTTPMethod: Handler]] = [:]
+
+    public init() {}
+
+    /// Adds a handler for `method` on `path` (exact match, no patterns).
+    public mutating func add(_ method: HTTPMethod, _ path: String, _ handler: Handler) {
+        routes[path, default: [:]][method] = handler
+    }
+
+    public mutating func get(_ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        add(.get, path, .immediate(handler))
+    }
+
+    public mutating func post(_ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        add(.post, path, .immediate(handler))
+    }
+
+    /// Adds a handler that runs off the server's threads.
+    public mutating func add(
+        _ method: HTTPMethod, _ path: String, deferred handler: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        add(method, path, .deferred(handler))
+    }
+
+    /// The methods `path` answers, sorted, with HEAD wherever GET is.
+    public func allowedMethods(for path: String) -> [HTTPMethod] {
+        guard let methods = routes[path] else { return [] }
+        var allowed = Set(methods.keys)
+        if allowed.contains(.get) { allowed.insert(.head) }
+        allowed.insert(.options)
+        return allowed.sorted { $0.rawValue < $1.rawValue }
+    }
+
+    /// Finds the handler for a method and path. HEAD uses the GET handler
+    /// (libmicrohttpd drops the body).
+    public func match(_ method: HTTPMethod, _ path: String) -> Match {
+        guard let methods = routes[path] else { return .notFound }
+        if let handler = methods[method] { return .handler(handler) }
+        if method == .head, let handler = methods[.get] { return .handler(handler) }
+        return .methodNotAllowed(allowed: allowedMethods(for: path))
+    }
+
+    /// Every registered path, sorted.
+    public var paths: [String] { routes.keys.sorted() }
+}
