@@ -1,0 +1,98 @@
+import Foundation
+import JOSE
+public import MicroHTTP
+
+/// A configured Gatehouse: store open, keys loaded, routes wired, ready to
+/// serve. `main.swift` and the end-to-end tests build exactly this.
+public final class Application: Sendable {
+    public let configuration: Configuration
+    public let server: HTTPServer
+    public let tokens: TokenService
+    let store: SQLiteStore
+    let pool: HashingPool
+    let logger: Logger
+
+    init(
+        configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore, pool: HashingPool,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.server = server
+        self.tokens = tokens
+        self.store = store
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Binds and starts serving; logs the address.
+    /// - Returns: the bound port.
+    @discardableResult
+    public func start() throws -> UInt16 {
+        let port = try server.start()
+        logger.info(
+            "listening",
+            ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
+             "threads": String(configuration.threads), "hash_workers": String(configuration.hashWorkers)])
+        return port
+    }
+
+    /// The bound port (0 before `start`).
+    public var port: UInt16 { server.port }
+
+    /// Stops accepting, finishes requests in flight, stops the hashing
+    /// workers and closes the store.
+    public func shutdown() {
+        server.shutdown()
+        pool.shutdown()
+        store.close()
+        logger.info("stopped")
+    }
+}
+
+/// Builds the application `configuration` describes: creates the data
+/// directory, opens the store, loads (or generates) the signing secret, and
+/// wires every controller's routes.
+///
+/// - Parameters:
+///   - configuration: validated settings.
+///   - logger: where everything is logged.
+///   - clock: the source of "now" for every time check.
+public func buildApplication(
+    configuration: Configuration, logger: Logger = Logger(), clock: WallClock = .system
+) throws -> Application {
+    try SecretFile.ensureDirectory(configuration.dataDirectory)
+    let secret = try configuration.jwtSecret ?? SecretFile.loadOrCreate(in: configuration.dataDirectory)
+    let key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: .hs256)
+    let tokens = TokenService(
+        keyRing: KeyRing(signingKey: key), accessTTL: configuration.accessTTL, issuer: configuration.issuer,
+        audience: configuration.audience, leeway: configuration.leeway, clock: clock)
+
+    let store: SQLiteStore
+    do {
+        store = try SQLiteStore(path: configuration.databasePath)
+    } catch {
+        throw ConfigurationError("could not open the database \(configuration.databasePath): \(error)")
+    }
+    let pool = HashingPool(workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
+    let passwords = PasswordService(hasher: PasswordHasher(parameters: configuration.argon2), pool: pool)
+    if configuration.argon2.memoryKiB < Argon2Parameters().memoryKiB {
+        logger.warning(
+            "Argon2 memory cost is below the OWASP minimum", ["memory_kib": String(configuration.argon2.memoryKiB)])
+    }
+
+    var router = Router()
+    ServiceController().addRoutes(to: &router)
+    AccountController(store: store, passwords: passwords, clock: clock, logger: logger).addRoutes(to: &router)
+    SessionController(
+        store: store, passwords: passwords, tokens: tokens, refreshTTL: configuration.refreshTTL, clock: clock,
+        logger: logger
+    ).addRoutes(to: &router)
+    ProtectedController(tokens: tokens).addRoutes(to: &router)
+
+    let server = HTTPServer(
+        configuration: configuration.httpServer, router: router,
+        cors: CORSPolicy(allowedOrigins: configuration.corsOrigins), filters: [SecurityHeadersFilter()],
+        logger: logger)
+    return Application(
+        configuration: configuration, server: server, tokens: tokens, store: store, pool: pool, logger: logger)
+}

@@ -1,0 +1,197 @@
+import Foundation
+import MicroHTTP
+
+extension Configuration {
+    /// One setting: its environment variable, its flag, and how to apply a value.
+    struct Option: Sendable {
+        /// The part after `GATEHOUSE_` (`ACCESS_TTL`); the flag is derived (`--access-ttl`).
+        let name: String
+        let help: String
+        let defaultDescription: String
+        let apply: @Sendable (inout Configuration, String) throws(ConfigurationError) -> Void
+
+        var environmentVariable: String { "GATEHOUSE_" + name }
+        var flag: String { "--" + name.lowercased().replacingOccurrences(of: "_", with: "-") }
+    }
+
+    /// Every setting, in the order `--help` lists them.
+    static let options: [Option] = [
+        Option(name: "HOST", help: "address to listen on", defaultDescription: "127.0.0.1") { config, value in
+            guard !value.isEmpty else { throw ConfigurationError("GATEHOUSE_HOST must not be empty") }
+            config.host = value
+        },
+        Option(name: "PORT", help: "TCP port; 0 picks a free one and logs it", defaultDescription: "8080") {
+            config, value in
+            config.port = UInt16(try integer(value, "PORT", in: 0...65535))
+        },
+        Option(name: "DATA_DIR", help: "where the SQLite file and generated secret live", defaultDescription: "./data")
+        { config, value in
+            guard !value.isEmpty else { throw ConfigurationError("GATEHOUSE_DATA_DIR must not be empty") }
+            config.dataDirectory = value
+        },
+        Option(
+            name: "DATABASE_URL", help: "sqlite://<path> (postgres:// is planned)",
+            defaultDescription: "sqlite://<data dir>/gatehouse.db"
+        ) { config, value in
+            guard value.hasPrefix(sqliteScheme), value.count > sqliteScheme.count else {
+                throw ConfigurationError(
+                    "GATEHOUSE_DATABASE_URL must be sqlite://<path> (got '\(value)'); other stores are not supported yet")
+            }
+            config.databaseURL = value
+        },
+        Option(
+            name: "JWT_SECRET", help: "HS256 secret, at least 32 bytes",
+            defaultDescription: "generated, kept in <data dir>/jwt-secret"
+        ) { config, value in
+            guard value.utf8.count >= 32 else {
+                throw ConfigurationError(
+                    "GATEHOUSE_JWT_SECRET is \(value.utf8.count) bytes; it must be at least 32 bytes (256 bits). "
+                        + "Unset it to have one generated.")
+            }
+            config.jwtSecret = value
+        },
+        Option(name: "ACCESS_TTL", help: "access-token lifetime, seconds", defaultDescription: "3600") {
+            config, value in
+            config.accessTTL = try integer(value, "ACCESS_TTL", in: 1...86_400 * 7)
+        },
+        Option(name: "REFRESH_TTL", help: "refresh-token lifetime, seconds", defaultDescription: "2592000") {
+            config, value in
+            config.refreshTTL = try integer(value, "REFRESH_TTL", in: 60...86_400 * 365)
+        },
+        Option(name: "ISSUER", help: "the iss claim, checked on verify", defaultDescription: "gatehouse") {
+            config, value in
+            guard !value.isEmpty else { throw ConfigurationError("GATEHOUSE_ISSUER must not be empty") }
+            config.issuer = value
+        },
+        Option(name: "AUDIENCE", help: "the aud claim, set and checked when given", defaultDescription: "(none)") {
+            config, value in
+            config.audience = value.isEmpty ? nil : value
+        },
+        Option(name: "LEEWAY", help: "clock skew allowed on exp/nbf/iat, seconds", defaultDescription: "30") {
+            config, value in
+            config.leeway = try integer(value, "LEEWAY", in: 0...300)
+        },
+        Option(
+            name: "CORS_ORIGINS", help: "comma-separated allowed origins, or *", defaultDescription: "*"
+        ) { config, value in
+            guard let origins = CORSPolicy.parseOrigins(value) else {
+                throw ConfigurationError(
+                    "GATEHOUSE_CORS_ORIGINS must be * or a comma-separated list of http(s)://host[:port] origins "
+                        + "(got '\(value)')")
+            }
+            config.corsOrigins = origins
+        },
+        Option(name: "THREADS", help: "HTTP thread-pool size", defaultDescription: "number of cores") {
+            config, value in
+            config.threads = try integer(value, "THREADS", in: 1...256)
+        },
+        Option(name: "MAX_BODY_BYTES", help: "largest request body accepted", defaultDescription: "65536") {
+            config, value in
+            config.maxBodyBytes = try integer(value, "MAX_BODY_BYTES", in: 1024...16 * 1024 * 1024)
+        },
+        Option(
+            name: "CONNECTION_TIMEOUT", help: "seconds before an idle connection is closed", defaultDescription: "30"
+        ) { config, value in
+            config.connectionTimeout = try integer(value, "CONNECTION_TIMEOUT", in: 1...3600)
+        },
+        Option(
+            name: "ARGON2_MEMORY_KIB", help: "Argon2id memory cost, KiB (OWASP minimum 19456)",
+            defaultDescription: "19456"
+        ) { config, value in
+            config.argon2.memoryKiB = UInt32(try integer(value, "ARGON2_MEMORY_KIB", in: 64...4 * 1024 * 1024))
+        },
+        Option(name: "ARGON2_ITERATIONS", help: "Argon2id passes", defaultDescription: "2") { config, value in
+            config.argon2.iterations = UInt32(try integer(value, "ARGON2_ITERATIONS", in: 1...64))
+        },
+        Option(name: "ARGON2_PARALLELISM", help: "Argon2id lanes", defaultDescription: "1") { config, value in
+            config.argon2.parallelism = UInt32(try integer(value, "ARGON2_PARALLELISM", in: 1...64))
+        },
+        Option(name: "HASH_WORKERS", help: "password-hashing threads", defaultDescription: "number of cores") {
+            config, value in
+            config.hashWorkers = try integer(value, "HASH_WORKERS", in: 1...256)
+        },
+        Option(
+            name: "HASH_QUEUE", help: "hashing jobs that may wait before logins get 503", defaultDescription: "256"
+        ) { config, value in
+            config.hashQueueLimit = try integer(value, "HASH_QUEUE", in: 1...100_000)
+        },
+        Option(name: "LOG_LEVEL", help: "debug, info, warning or error", defaultDescription: "info") {
+            config, value in
+            guard let level = Logger.Level.allCases.first(where: { $0.name == value.lowercased() }) else {
+                throw ConfigurationError("GATEHOUSE_LOG_LEVEL must be debug, info, warning or error (got '\(value)')")
+            }
+            config.logLevel = level
+        },
+        Option(name: "LOG_FORMAT", help: "text or json", defaultDescription: "text") { config, value in
+            guard let format = Logger.Format(rawValue: value.lowercased()) else {
+                throw ConfigurationError("GATEHOUSE_LOG_FORMAT must be text or json (got '\(value)')")
+            }
+            config.logFormat = format
+        },
+    ]
+
+    static func integer(_ text: String, _ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+            throw ConfigurationError(
+                "GATEHOUSE_\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound) "
+                    + "(got '\(text)')")
+        }
+        return value
+    }
+
+    /// Builds the configuration from the environment, then the flags (flags
+    /// win). Both name the same settings: `GATEHOUSE_ACCESS_TTL=60` is
+    /// `--access-ttl 60` or `--access-ttl=60`.
+    ///
+    /// - Parameters:
+    ///   - environment: the process environment (only `GATEHOUSE_*` is read).
+    ///   - arguments: the flags, without the program name and subcommand.
+    /// - Throws: `ConfigurationError` naming the setting and what it accepts.
+    public static func parse(environment: [String: String], arguments: [String]) throws(ConfigurationError)
+        -> Configuration
+    {
+        var configuration = Configuration()
+        for option in options {
+            if let value = environment[option.environmentVariable] {
+                try option.apply(&configuration, value)
+            }
+        }
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            let name: Substring
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                name = argument[..<equals]
+                value = String(argument[argument.index(after: equals)...])
+            } else {
+                name = Substring(argument)
+            }
+            guard let option = options.first(where: { $0.flag == name }) else {
+                throw ConfigurationError("unknown option '\(argument)'; see gatehouse --help")
+            }
+            if value == nil {
+                guard let next = remaining.popFirst() else {
+                    throw ConfigurationError("\(option.flag) needs a value")
+                }
+                value = next
+            }
+            do {
+                try option.apply(&configuration, value ?? "")
+            } catch {
+                throw ConfigurationError(
+                    error.message.replacingOccurrences(of: option.environmentVariable, with: option.flag))
+            }
+        }
+        return configuration
+    }
+
+    /// The settings table that `gatehouse --help` prints.
+    public static var helpText: String {
+        var lines = ["Settings (environment variable, flag, default):", ""]
+        for option in options {
+            lines.append("  \(option.environmentVariable)  \(option.flag)")
+            lines.append("      \(option.help) (default: \(option.defaultDescription))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+public import MicroHTTP
+
+/// Everything Gatehouse can be told, with the defaults that make it start
+/// with no configuration at all. Built once (from `GATEHOUSE_*` variables and
+/// `--flags`, see `Configuration.parse`), validated there, passed down.
+public struct Configuration: Sendable, Equatable {
+    /// Address to listen on (`0.0.0.0` in the container).
+    public var host = "127.0.0.1"
+    /// Port; 0 picks a free one and logs it.
+    public var port: UInt16 = 8080
+    /// Where the SQLite file and the generated secret live.
+    public var dataDirectory = "./data"
+    /// `sqlite://<path>`; nil means `sqlite://<dataDirectory>/gatehouse.db`.
+    public var databaseURL: String?
+    /// HS256 secret (at least 32 bytes); nil means generated on first start
+    /// and kept in `<dataDirectory>/jwt-secret` (mode 0600).
+    public var jwtSecret: String?
+    /// Access-token lifetime, seconds.
+    public var accessTTL = 3600
+    /// Refresh-token lifetime, seconds.
+    public var refreshTTL = 2_592_000
+    /// The `iss` claim, checked on verify.
+    public var issuer = "gatehouse"
+    /// The `aud` claim, set and checked when configured.
+    public var audience: String?
+    /// Clock skew allowed for `exp`, `nbf`, `iat`, seconds.
+    public var leeway = 30
+    /// Origins allowed to call from a browser.
+    public var corsOrigins: CORSPolicy.AllowedOrigins = .any
+    /// libmicrohttpd thread-pool size.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Largest request body accepted, bytes.
+    public var maxBodyBytes = 64 * 1024
+    /// Seconds before an idle or trickling connection is closed.
+    public var connectionTimeout = 30
+    /// Argon2id cost: memory (KiB), passes, lanes. Defaults: OWASP's minimum.
+    public var argon2 = Argon2Parameters()
+    /// Threads that run password hashing; default: the number of cores.
+    public var hashWorkers = ProcessInfo.processInfo.activeProcessorCount
+    /// Hashing jobs that may wait for a worker before logins get 503.
+    public var hashQueueLimit = 256
+    /// `debug`, `info`, `warning` or `error`.
+    public var logLevel: Logger.Level = .info
+    /// `text` or `json`.
+    public var logFormat: Logger.Format = .text
+
+    public init() {}
+
+    /// The SQLite file the store opens.
+    public var databasePath: String {
+        if let databaseURL, databaseURL.hasPrefix(Self.sqliteScheme) {
+            return String(databaseURL.dropFirst(Self.sqliteScheme.count))
+        }
+        return (dataDirectory as NSString).appendingPathComponent("gatehouse.db")
+    }
+
+    static let sqliteScheme = "sqlite://"
+
+    /// The HTTP server's part of the configuration.
+    public var httpServer: HTTPServerConfiguration {
+        var server = HTTPServerConfiguration()
+        server.host = host
+        server.port = port
+        server.threads = threads
+        server.maxBodyBytes = maxBodyBytes
+        server.connectionTimeout = connectionTimeout
+        return server
+    }
+}
+
+/// A configuration value that cannot be used, with a message that says which
+/// and why.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}

@@ -1,0 +1,393 @@
+import Synchronization
+
+/// The embedded default ``UserStore``: one SQLite file in WAL mode.
+///
+/// One connection serves the whole process; a `Mutex` serializes its use, so no prepared statement
+/// is ever shared between threads. Every multi-step change runs in a `BEGIN IMMEDIATE` transaction,
+/// which also keeps it atomic against other processes using the same file (for instance
+/// `gatehouse users ...` while the service runs); they wait up to the busy timeout for each other.
+public final class SQLiteStore: UserStore {
+    /// How long a statement waits for a lock held by another connection, in milliseconds.
+    public static let busyTimeoutMilliseconds = 5000
+
+    /// The database file.
+    public let path: String
+
+    private let connection: Mutex<SQLiteConnection?>
+
+    /// Opens the database file, creating it (not its directory) if missing, and brings its schema up
+    /// to date.
+    /// - Parameter path: the file; its directory must exist.
+    /// - Throws: ``StoreError/Code/unavailable`` if the file cannot be opened or set up (missing
+    ///   directory, permissions, locked), ``StoreError/Code/corrupt`` if it is not a usable database,
+    ///   ``StoreError/Code/incompatibleSchema`` if a newer Gatehouse wrote it.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        let opened: SQLiteConnection
+        let version: Int64
+        do throws(SQLiteError) {
+            opened = try SQLiteConnection(path: path, busyTimeoutMilliseconds: Self.busyTimeoutMilliseconds)
+            try Self.configure(opened)
+            version = try Self.migrate(opened)
+        } catch {
+            throw StoreError(error.storeCode, "opening SQLite store at \(path): \(error.message)")
+        }
+        guard version <= Int64(Self.migrations.count) else {
+            throw StoreError(
+                .incompatibleSchema,
+                "SQLite store at \(path) has schema version \(version); this build knows up to \(Self.migrations.count)"
+            )
+        }
+        connection = Mutex(opened)
+    }
+
+    /// Closes the database. Later calls throw ``StoreError/Code/unavailable``. Calling it again does
+    /// nothing. Dropping the last reference to the store closes it too.
+    public func close() {
+        // The connection's deinit finalizes its statements and closes the handle, under the lock.
+        connection.withLock { $0 = nil }
+    }
+
+    // MARK: - Users
+
+    public func createUser(id: String, username: String, passwordHash: String, createdAt: Int64) throws(StoreError)
+        -> User
+    {
+        try withConnection(
+            "creating user",
+            special: { error in
+                error.isUniqueConstraint ? StoreError(.usernameTaken, "a user with this username exists") : nil
+            }
+        ) { db throws(SQLiteError) in
+            try db.run(
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                [.text(id), .text(username), .text(passwordHash), .integer(createdAt)]
+            )
+            return User(id: id, username: username, passwordHash: passwordHash, createdAt: createdAt)
+        }
+    }
+
+    public func user(named username: String) throws(StoreError) -> User? {
+        try withConnection("finding user by name") { db throws(SQLiteError) in
+            try db.query(
+                "SELECT id, username, password_hash, created_at FROM users WHERE username = ? COLLATE NOCASE",
+                [.text(username)],
+                row: Self.user(from:)
+            ).first
+        }
+    }
+
+    public func user(id: String) throws(StoreError) -> User? {
+        try withConnection("finding user by id") { db throws(SQLiteError) in
+            try db.query(
+                "SELECT id, username, password_hash, created_at FROM users WHERE id = ?",
+                [.text(id)],
+                row: Self.user(from:)
+            ).first
+        }
+    }
+
+    public func updatePasswordHash(userID: String, passwordHash: String) throws(StoreError) {
+        let changed = try withConnection("updating password hash") { db throws(SQLiteError) in
+            try db.run("UPDATE users SET password_hash = ? WHERE id = ?", [.text(passwordHash), .text(userID)])
+        }
+        guard changed > 0 else {
+            throw StoreError(.notFound, "updating password hash: no such user")
+        }
+    }
+
+    public func deleteUser(id: String) throws(StoreError) {
+        let deleted = try withConnection("deleting user") { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) -> Int in
+                // Keep the sessions' ids until they expire: their access tokens must stay refused
+                // after a restart, when the in-memory revocation set is rebuilt from revokedSessions.
+                try db.run(
+                    """
+                    INSERT OR REPLACE INTO deleted_sessions (id, expires_at)
+                    SELECT id, expires_at FROM sessions WHERE user_id = ?
+                    """,
+                    [.text(id)]
+                )
+                // Sessions and their refresh tokens go by ON DELETE CASCADE.
+                return try db.run("DELETE FROM users WHERE id = ?", [.text(id)])
+            }
+        }
+        guard deleted > 0 else {
+            throw StoreError(.notFound, "deleting user: no such user")
+        }
+    }
+
+    // MARK: - Sessions and refresh tokens
+
+    public func createSession(_ session: Session, refreshTokenHash: [UInt8], refreshExpiresAt: Int64)
+        throws(StoreError)
+    {
+        try withConnection(
+            "creating session",
+            special: { error in
+                error.isForeignKeyConstraint ? StoreError(.notFound, "creating session: no such user") : nil
+            }
+        ) { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) in
+                try db.run(
+                    "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        .text(session.id), .text(session.userID), .integer(session.createdAt),
+                        .integer(session.expiresAt), session.revokedAt.map { .integer($0) } ?? .null,
+                    ]
+                )
+                try db.run(
+                    "INSERT INTO refresh_tokens (hash, session_id, expires_at, consumed_at) VALUES (?, ?, ?, NULL)",
+                    [.blob(refreshTokenHash), .text(session.id), .integer(refreshExpiresAt)]
+                )
+            }
+        }
+    }
+
+    public func rotateRefreshToken(hash: [UInt8], newHash: [UInt8], newExpiresAt: Int64, now: Int64)
+        throws(StoreError) -> RefreshRotation
+    {
+        try withConnection("rotating refresh token") { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) -> RefreshRotation in
+                let found = try db.query(
+                    """
+                    SELECT t.expires_at, t.consumed_at, s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at
+                    FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id
+                    WHERE t.hash = ?
+                    """,
+                    [.blob(hash)]
+                ) { row throws(SQLiteError) in
+                    (
+                        tokenExpiresAt: try row.int64(0),
+                        consumedAt: row.optionalInt64(1),
+                        session: Session(
+                            id: try row.text(2),
+                            userID: try row.text(3),
+                            createdAt: try row.int64(4),
+                            expiresAt: try row.int64(5),
+                            revokedAt: row.optionalInt64(6)
+                        )
+                    )
+                }.first
+                guard let found, found.session.isActive(at: now) else {
+                    return .invalid
+                }
+                // A consumed token presented while its session lives is a replay, even once the
+                // token itself has expired: the caller ends the session.
+                guard found.consumedAt == nil else {
+                    return .reused(sessionID: found.session.id)
+                }
+                guard now < found.tokenExpiresAt else {
+                    return .invalid
+                }
+                try db.run("UPDATE refresh_tokens SET consumed_at = ? WHERE hash = ?", [.integer(now), .blob(hash)])
+                try db.run(
+                    "INSERT INTO refresh_tokens (hash, session_id, expires_at, consumed_at) VALUES (?, ?, ?, NULL)",
+                    [.blob(newHash), .text(found.session.id), .integer(newExpiresAt)]
+                )
+                let expiresAt = max(found.session.expiresAt, newExpiresAt)
+                if expiresAt != found.session.expiresAt {
+                    try db.run(
+                        "UPDATE sessions SET expires_at = ? WHERE id = ?",
+                        [.integer(expiresAt), .text(found.session.id)]
+                    )
+                }
+                return .rotated(
+                    Session(
+                        id: found.session.id,
+                        userID: found.session.userID,
+                        createdAt: found.session.createdAt,
+                        expiresAt: expiresAt,
+                        revokedAt: nil
+                    )
+                )
+            }
+        }
+    }
+
+    public func revokeSession(id: String, at: Int64) throws(StoreError) {
+        let found = try withConnection("revoking session") { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) -> Bool in
+                let matched = try db.run(
+                    "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                    [.integer(at), .text(id)]
+                )
+                try db.run("DELETE FROM refresh_tokens WHERE session_id = ?", [.text(id)])
+                return matched > 0
+            }
+        }
+        guard found else {
+            throw StoreError(.notFound, "revoking session: no such session")
+        }
+    }
+
+    public func revokeSessions(userID: String, except: String?, at: Int64) throws(StoreError) -> [String] {
+        try withConnection("revoking sessions of user") { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) -> [String] in
+                // `id IS NOT NULL` (no exception) holds for every row.
+                let revoked = try db.query(
+                    """
+                    UPDATE sessions SET revoked_at = ?
+                    WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
+                    RETURNING id
+                    """,
+                    [.integer(at), .text(userID), .integer(at), except.map { .text($0) } ?? .null]
+                ) { row throws(SQLiteError) in try row.text(0) }
+                try db.run(
+                    """
+                    DELETE FROM refresh_tokens WHERE session_id IN
+                    (SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NOT NULL)
+                    """,
+                    [.text(userID)]
+                )
+                return revoked
+            }
+        }
+    }
+
+    public func session(id: String) throws(StoreError) -> Session? {
+        try withConnection("finding session") { db throws(SQLiteError) in
+            try db.query(
+                "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
+                [.text(id)]
+            ) { row throws(SQLiteError) in
+                Session(
+                    id: try row.text(0),
+                    userID: try row.text(1),
+                    createdAt: try row.int64(2),
+                    expiresAt: try row.int64(3),
+                    revokedAt: row.optionalInt64(4)
+                )
+            }.first
+        }
+    }
+
+    public func revokedSessions(now: Int64) throws(StoreError) -> [(id: String, expiresAt: Int64)] {
+        let rows = try withConnection("listing revoked sessions") { db throws(SQLiteError) in
+            try db.query(
+                """
+                SELECT id, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?
+                UNION ALL
+                SELECT id, expires_at FROM deleted_sessions WHERE expires_at > ?
+                """,
+                [.integer(now), .integer(now)]
+            ) { row throws(SQLiteError) in
+                RevokedSession(id: try row.text(0), expiresAt: try row.int64(1))
+            }
+        }
+        return rows.map { (id: $0.id, expiresAt: $0.expiresAt) }
+    }
+
+    public func ping() throws(StoreError) {
+        // Reads the schema page: the file is there and readable, not merely the handle.
+        _ = try withConnection("ping") { db throws(SQLiteError) in
+            try db.query("SELECT count(*) FROM sqlite_master") { row throws(SQLiteError) in try row.int64(0) }
+        }
+    }
+
+    // MARK: - Private
+
+    private struct RevokedSession: Sendable {
+        let id: String
+        let expiresAt: Int64
+    }
+
+    /// Runs `body` with the connection held, mapping SQLite failures to ``StoreError``.
+    /// - Parameters:
+    ///   - action: what is being done, for the message.
+    ///   - special: maps the failures that mean something in the domain; `nil` falls back to the
+    ///     failure's damage class.
+    private func withConnection<T: Sendable>(
+        _ action: String,
+        special: (SQLiteError) -> StoreError? = { _ in nil },
+        _ body: (SQLiteConnection) throws(SQLiteError) -> T
+    ) throws(StoreError) -> T {
+        try connection.withLock { (connection) throws(StoreError) -> T in
+            guard let connection else {
+                throw StoreError(.unavailable, "\(action): the store is closed")
+            }
+            do throws(SQLiteError) {
+                return try body(connection)
+            } catch {
+                throw special(error) ?? StoreError(error.storeCode, "\(action): \(error.message)")
+            }
+        }
+    }
+
+    private static func user(from row: SQLiteRow) throws(SQLiteError) -> User {
+        User(id: try row.text(0), username: try row.text(1), passwordHash: try row.text(2), createdAt: try row.int64(3))
+    }
+
+    private static func configure(_ db: SQLiteConnection) throws(SQLiteError) {
+        let mode = try db.query("PRAGMA journal_mode = WAL") { row throws(SQLiteError) in try row.text(0) }.first
+        // An in-memory database reports "memory"; anything else means WAL is unavailable here (for
+        // instance on some network file systems), and concurrent readers would block on writers.
+        guard let mode, ["wal", "memory"].contains(mode.lowercased()) else {
+            throw .unavailable("journal_mode WAL refused (got \(mode ?? "nothing"))")
+        }
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try db.execute("PRAGMA foreign_keys = ON")
+        let foreignKeys = try db.query("PRAGMA foreign_keys") { row throws(SQLiteError) in try row.int64(0) }.first
+        guard foreignKeys == 1 else {
+            throw .unavailable("this SQLite does not enforce foreign keys")
+        }
+    }
+
+    /// Applies the migrations the file lacks, all in one transaction.
+    /// - Returns: the schema version found before migrating.
+    private static func migrate(_ db: SQLiteConnection) throws(SQLiteError) -> Int64 {
+        // The version is read inside the write transaction, so two processes opening a new file at
+        // once do not both create the schema.
+        try db.transaction { () throws(SQLiteError) -> Int64 in
+            let version = try db.query("PRAGMA user_version") { row throws(SQLiteError) in try row.int64(0) }.first ?? 0
+            guard version >= 0, version < Int64(migrations.count) else {
+                return version
+            }
+            for migration in migrations[Int(version)...] {
+                try db.execute(migration)
+            }
+            try db.execute("PRAGMA user_version = \(migrations.count)")
+            return version
+        }
+    }
+
+    /// Schema migrations; migration `n` (1-based) brings `PRAGMA user_version` from `n - 1` to `n`.
+    /// Never edit one that has shipped: append a new one.
+    private static let migrations: [String] = [
+        """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY NOT NULL,
+            username TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX users_username_nocase ON users (username COLLATE NOCASE);
+
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+        CREATE INDEX sessions_user_id ON sessions (user_id);
+        CREATE INDEX sessions_revoked_expires_at ON sessions (expires_at) WHERE revoked_at IS NOT NULL;
+
+        CREATE TABLE refresh_tokens (
+            hash BLOB PRIMARY KEY NOT NULL,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            expires_at INTEGER NOT NULL,
+            consumed_at INTEGER
+        );
+        CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+
+        -- Sessions deleted with their user, kept until they expire so that their access tokens
+        -- stay refused across restarts.
+        CREATE TABLE deleted_sessions (
+            id TEXT PRIMARY KEY NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX deleted_sessions_expires_at ON deleted_sessions (expires_at);
+        """
+    ]
+}

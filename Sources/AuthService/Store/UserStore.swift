@@ -1,0 +1,96 @@
+/// The outcome of presenting a refresh token to ``UserStore/rotateRefreshToken(hash:newHash:newExpiresAt:now:)``.
+public enum RefreshRotation: Sendable, Equatable {
+    /// The token was live: it is now consumed and its successor is stored in the same session.
+    /// Carries the session as it is after the rotation (its `expiresAt` possibly extended).
+    case rotated(Session)
+    /// The token exists but was already consumed, and its session is still live: someone replayed
+    /// it. The caller revokes the session (``UserStore/revokeSession(id:at:)``).
+    case reused(sessionID: String)
+    /// Unknown token, token expired at `now`, or its session revoked or expired.
+    case invalid
+}
+
+/// The persistence interface the controllers use.
+///
+/// A PostgreSQL backend must be able to implement it later without changing controllers, so it
+/// speaks in domain values, never SQL, and every multi-step change is one atomic call. All times are
+/// seconds since the Unix epoch, supplied by the caller's clock. Usernames are unique and looked up
+/// without regard to ASCII case.
+public protocol UserStore: Sendable {
+    /// Creates a user.
+    ///
+    /// Uniqueness is enforced by the database (never check-then-insert), so concurrent
+    /// registrations of one name give exactly one success.
+    /// - Parameters:
+    ///   - id: new user's identifier.
+    ///   - username: the name, kept in its original case.
+    ///   - passwordHash: PHC string.
+    ///   - createdAt: creation time.
+    /// - Returns: the stored user.
+    /// - Throws: ``StoreError/Code/usernameTaken`` if a user with this name in any case exists; the
+    ///   existing user is left unchanged.
+    func createUser(id: String, username: String, passwordHash: String, createdAt: Int64) throws(StoreError) -> User
+
+    /// Finds a user by name, without regard to case.
+    func user(named username: String) throws(StoreError) -> User?
+
+    /// Finds a user by identifier.
+    func user(id: String) throws(StoreError) -> User?
+
+    /// Replaces a user's password hash.
+    /// - Throws: ``StoreError/Code/notFound`` if there is no such user.
+    func updatePasswordHash(userID: String, passwordHash: String) throws(StoreError)
+
+    /// Deletes a user with all its sessions and refresh tokens, in one step.
+    ///
+    /// The deleted sessions stay listed by ``revokedSessions(now:)`` until they expire, so access
+    /// tokens of a deleted account stay refused across restarts. To learn their ids for the
+    /// in-memory revocation set, call ``revokeSessions(userID:except:at:)`` first.
+    /// - Throws: ``StoreError/Code/notFound`` if there is no such user.
+    func deleteUser(id: String) throws(StoreError)
+
+    /// Opens a session with its first refresh token, in one step.
+    /// - Parameters:
+    ///   - session: the new session (normally `revokedAt == nil`).
+    ///   - refreshTokenHash: SHA-256 of the refresh token; the token itself is never stored.
+    ///   - refreshExpiresAt: time from which the refresh token is refused.
+    /// - Throws: ``StoreError/Code/notFound`` if the session's user does not exist.
+    func createSession(_ session: Session, refreshTokenHash: [UInt8], refreshExpiresAt: Int64) throws(StoreError)
+
+    /// Atomically consumes a refresh token and stores its successor in the same session.
+    ///
+    /// Two concurrent rotations of one token give one ``RefreshRotation/rotated(_:)`` and one
+    /// ``RefreshRotation/reused(sessionID:)``. The session's `expiresAt` is moved to `newExpiresAt`
+    /// when that is later. A token or session is expired when `now >= expiresAt`.
+    /// - Parameters:
+    ///   - hash: SHA-256 of the presented refresh token.
+    ///   - newHash: SHA-256 of its successor.
+    ///   - newExpiresAt: time from which the successor is refused.
+    ///   - now: the caller's clock.
+    func rotateRefreshToken(hash: [UInt8], newHash: [UInt8], newExpiresAt: Int64, now: Int64) throws(StoreError)
+        -> RefreshRotation
+
+    /// Revokes a session and deletes its refresh tokens, in one step. Revoking a revoked session
+    /// keeps its first revocation time.
+    /// - Throws: ``StoreError/Code/notFound`` if there is no such session.
+    func revokeSession(id: String, at: Int64) throws(StoreError)
+
+    /// Revokes every live session of a user (not revoked, not expired at `at`) except one, and
+    /// deletes their refresh tokens, in one step.
+    /// - Parameters:
+    ///   - userID: whose sessions.
+    ///   - except: a session to keep (the caller's own, on password change), or `nil`.
+    ///   - at: revocation time.
+    /// - Returns: the ids of the sessions this call revoked.
+    func revokeSessions(userID: String, except: String?, at: Int64) throws(StoreError) -> [String]
+
+    /// Finds a session by identifier.
+    func session(id: String) throws(StoreError) -> Session?
+
+    /// Sessions that are revoked (or deleted with their user) and not yet expired at `now`, to fill
+    /// the in-memory revocation set at start-up.
+    func revokedSessions(now: Int64) throws(StoreError) -> [(id: String, expiresAt: Int64)]
+
+    /// Checks that the store answers (readiness).
+    func ping() throws(StoreError)
+}
