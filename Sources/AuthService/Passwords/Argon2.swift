@@ -1,4 +1,4 @@
-// The only file of the password code that speaks C: libargon2 and the kernel's random source.
+// The only file of the password code that speaks C: libargon2, and the kernel's random source for salts.
 internal import CArgon2
 import Glibc
 
@@ -61,22 +61,23 @@ enum Argon2 {
         return rc == ARGON2_OK.rawValue
     }
 
-    /// `count` bytes from the kernel's CSPRNG (`getrandom(2)`, blocking only until the pool is
-    /// first initialized at boot).
+    /// `count` bytes from the kernel's CSPRNG, through `getentropy(3)` (the `getrandom(2)` system
+    /// call; it blocks only until the pool is first initialized at boot).
     static func randomBytes(_ count: Int) throws(PasswordHasherError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let result = bytes.withUnsafeMutableBytes { buffer -> Int in
+            // getentropy serves at most 256 bytes per call; it fills the whole request or fails.
+            let chunk = min(256, count - filled)
+            let rc = bytes.withUnsafeMutableBytes { buffer -> Int32 in
                 guard let base = buffer.baseAddress else { return 0 }
-                return getrandom(base + filled, count - filled, 0)
+                return getentropy(base + filled, chunk)
             }
-            if result < 0 {
+            guard rc == 0 else {
                 let code = errno
-                if code == EINTR { continue }
-                throw PasswordHasherError(message: "getrandom failed: \(String(cString: strerror(code))) (errno \(code))")
+                throw PasswordHasherError(message: "getentropy failed: \(String(cString: strerror(code))) (errno \(code))")
             }
-            filled += result
+            filled += chunk
         }
         return bytes
     }

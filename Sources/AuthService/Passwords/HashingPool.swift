@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Glibc
 import Synchronization
 
@@ -225,8 +226,8 @@ private final class WorkerContext {
 private func hashingPoolWorkerMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let argument else { return nil }
     let context = Unmanaged<WorkerContext>.fromOpaque(argument).takeRetainedValue()
-    // Names show in top, perf and gdb; Linux allows 15 bytes.
-    _ = pthread_setname_np(pthread_self(), String("hashpool-\(context.index)".prefix(15)))
+    // Names show in top -H, perf and gdb (Foundation sets the kernel's name; Linux keeps 15 bytes).
+    Thread.current.name = "hashpool-\(context.index)"
     context.core.state.withLock { $0.liveWorkers += 1 }
     context.core.workLoop()
     return nil
