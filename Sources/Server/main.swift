@@ -1,1 +1,73 @@
-print("gatehouse")
+// gatehouse: parse the command line, then serve or run a subcommand.
+// Everything else lives in AuthService, so tests build exactly what this runs.
+
+import AuthService
+import Foundation
+import MicroHTTP
+
+// Block the stop signals before any thread starts, so every thread inherits
+// the mask and `sigwait` below is the one place they arrive.
+var stopSignals = sigset_t()
+sigemptyset(&stopSignals)
+sigaddset(&stopSignals, SIGTERM)
+sigaddset(&stopSignals, SIGINT)
+pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+let usage = """
+    Usage: gatehouse [serve] [--flag value ...]   run the service
+           gatehouse healthcheck [--flag value ...] ask /healthz of the configured address; exit 0 or 1
+           gatehouse version                        print the version
+           gatehouse --help                         this text
+
+    Every setting is an environment variable and a flag; flags win.
+
+    """
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+let command: String
+if let first = arguments.first, !first.hasPrefix("-") {
+    command = first
+    arguments.removeFirst()
+} else {
+    command = "serve"
+}
+
+if arguments.contains("--help") || arguments.contains("-h") || command == "help" {
+    print(usage + Configuration.helpText)
+    exit(0)
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data("gatehouse: \(message)\n".utf8))
+    exit(code)
+}
+
+let configuration: Configuration
+do {
+    configuration = try Configuration.parse(environment: ProcessInfo.processInfo.environment, arguments: arguments)
+} catch {
+    fail(error.message, code: 2)
+}
+
+switch command {
+case "serve":
+    let logger = Logger(level: configuration.logLevel, format: configuration.logFormat)
+    let application: Application
+    do {
+        application = try buildApplication(configuration: configuration, logger: logger)
+        try application.start()
+    } catch {
+        fail("could not start: \(error)", code: 1)
+    }
+    var received: Int32 = 0
+    sigwait(&stopSignals, &received)
+    logger.info("stopping", ["signal": received == SIGTERM ? "SIGTERM" : "SIGINT"])
+    application.shutdown()
+    exit(0)
+case "healthcheck":
+    exit(HealthCheck.run(host: configuration.host, port: configuration.port) ? 0 : 1)
+case "version":
+    print("gatehouse \(Version.current)")
+case let other:
+    fail("unknown command '\(other)'\n\n" + usage, code: 2)
+}
