@@ -8,8 +8,6 @@ BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-
 # Debian packages only the tests and benchmarks need.
 TEST_PACKAGES := wrk apache2-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Default test parallelism: the machine's cores.
-JOBS ?= $(shell nproc)
 
 .PHONY: all deps test-deps build build-debug run test format clean
 
@@ -44,7 +42,7 @@ run: build
 # start) and runs every test.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) 2>&1 | tee .build/test-output.txt; \
+	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}
 
 format:
