@@ -73,8 +73,11 @@ public func buildApplication(
     } catch {
         throw ConfigurationError("could not open the database \(configuration.databasePath): \(error)")
     }
-    let pool = HashingPool(workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
-    let passwords = PasswordService(hasher: PasswordHasher(parameters: configuration.argon2), pool: pool)
+    // It holds password hashes: owner only. SQLite gives its -wal and -shm
+    // files the database file's permissions.
+    chmod(configuration.databasePath, 0o600)
+    let pool = try HashingPool(workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
+    let passwords = PasswordService(hasher: try PasswordHasher(parameters: configuration.argon2), pool: pool)
     if configuration.argon2.memoryKiB < Argon2Parameters().memoryKiB {
         logger.warning(
             "Argon2 memory cost is below the OWASP minimum", ["memory_kib": String(configuration.argon2.memoryKiB)])

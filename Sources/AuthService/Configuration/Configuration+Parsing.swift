@@ -8,7 +8,8 @@ extension Configuration {
         let name: String
         let help: String
         let defaultDescription: String
-        let apply: @Sendable (inout Configuration, String) throws(ConfigurationError) -> Void
+        /// Applies a value; throws `ConfigurationError` only.
+        let apply: @Sendable (inout Configuration, String) throws -> Void
 
         var environmentVariable: String { "GATEHOUSE_" + name }
         var flag: String { "--" + name.lowercased().replacingOccurrences(of: "_", with: "-") }
@@ -153,7 +154,7 @@ extension Configuration {
         var configuration = Configuration()
         for option in options {
             if let value = environment[option.environmentVariable] {
-                try option.apply(&configuration, value)
+                try apply(option, value, to: &configuration, as: option.environmentVariable)
             }
         }
         var remaining = arguments[...]
@@ -175,14 +176,22 @@ extension Configuration {
                 }
                 value = next
             }
-            do {
-                try option.apply(&configuration, value ?? "")
-            } catch {
-                throw ConfigurationError(
-                    error.message.replacingOccurrences(of: option.environmentVariable, with: option.flag))
-            }
+            try apply(option, value ?? "", to: &configuration, as: option.flag)
         }
         return configuration
+    }
+
+    /// Applies one value, naming it in any error the way the user gave it.
+    private static func apply(
+        _ option: Option, _ value: String, to configuration: inout Configuration, as spelling: String
+    ) throws(ConfigurationError) {
+        do {
+            try option.apply(&configuration, value)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError(error.message.replacingOccurrences(of: option.environmentVariable, with: spelling))
+        } catch {
+            throw ConfigurationError("\(spelling): \(error)")
+        }
     }
 
     /// The settings table that `gatehouse --help` prints.

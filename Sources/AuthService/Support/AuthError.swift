@@ -30,7 +30,7 @@ public struct AuthError: HTTPResponseError, Equatable {
 
     /// No credentials at all (RFC 6750 section 3: the challenge carries no error code).
     public static let tokenMissing = AuthError(
-        401, "token_missing", "An access token is required: send Authorization: Bearer <token>.",
+        401, "token_missing", "An access token is required: send it as Authorization: Bearer followed by the token.",
         headers: ["WWW-Authenticate": #"Bearer realm="gatehouse""#])
 
     /// Credentials that were refused (RFC 6750 section 3.1).
