@@ -1,5 +1,5 @@
 public import JOSE
-public import JSON
+import JSON
 public import MicroHTTP
 
 /// Who a verified access token says the caller is.
