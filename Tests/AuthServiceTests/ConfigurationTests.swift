@@ -1,0 +1,60 @@
+import AuthService
+import MicroHTTP
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsNeedNoConfiguration() throws {
+        let configuration = try Configuration.parse(environment: [:], arguments: [])
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8080)
+        #expect(configuration.dataDirectory == "./data")
+        #expect(configuration.databasePath == "data/gatehouse.db" || configuration.databasePath == "./data/gatehouse.db")
+        #expect(configuration.jwtSecret == nil)
+        #expect(configuration.accessTTL == 3600)
+        #expect(configuration.refreshTTL == 2_592_000)
+        #expect(configuration.issuer == "gatehouse")
+        #expect(configuration.corsOrigins == .any)
+        #expect(configuration.argon2 == Argon2Parameters(memoryKiB: 19456, iterations: 2, parallelism: 1))
+    }
+
+    @Test func environmentThenFlagsWhichWin() throws {
+        let configuration = try Configuration.parse(
+            environment: [
+                "GATEHOUSE_PORT": "9000", "GATEHOUSE_ACCESS_TTL": "60", "GATEHOUSE_CORS_ORIGINS": "https://a.example/, http://b.example:3000",
+                "GATEHOUSE_DATABASE_URL": "sqlite:///tmp/x.db", "UNRELATED": "ignored",
+            ],
+            arguments: ["--port", "9100", "--issuer=me", "--argon2-memory-kib", "65536"])
+        #expect(configuration.port == 9100)
+        #expect(configuration.accessTTL == 60)
+        #expect(configuration.issuer == "me")
+        #expect(configuration.argon2.memoryKiB == 65536)
+        #expect(configuration.corsOrigins == .list(["https://a.example", "http://b.example:3000"]))
+        #expect(configuration.databasePath == "/tmp/x.db")
+    }
+
+    @Test(arguments: [
+        (["GATEHOUSE_JWT_SECRET": "short"], [String](), "GATEHOUSE_JWT_SECRET is 5 bytes"),
+        ([:], ["--jwt-secret", "short"], "--jwt-secret is 5 bytes"),
+        (["GATEHOUSE_PORT": "70000"], [], "GATEHOUSE_PORT must be a whole number from 0 to 65535"),
+        (["GATEHOUSE_ACCESS_TTL": "1h"], [], "GATEHOUSE_ACCESS_TTL must be a whole number"),
+        ([:], ["--threads", "0"], "--threads must be a whole number from 1"),
+        ([:], ["--port"], "--port needs a value"),
+        ([:], ["--nope", "1"], "unknown option '--nope'"),
+        (["GATEHOUSE_CORS_ORIGINS": "https://*.example"], [], "GATEHOUSE_CORS_ORIGINS must be *"),
+        (["GATEHOUSE_DATABASE_URL": "mysql://x"], [], "GATEHOUSE_DATABASE_URL must be sqlite://"),
+        (["GATEHOUSE_LOG_LEVEL": "loud"], [], "GATEHOUSE_LOG_LEVEL must be"),
+    ] as [([String: String], [String], String)])
+    func badValuesAreRefusedWithAMessageNamingTheSetting(_ row: ([String: String], [String], String)) {
+        #expect {
+            try Configuration.parse(environment: row.0, arguments: row.1)
+        } throws: { error in
+            (error as? ConfigurationError)?.message.contains(row.2) == true
+        }
+    }
+
+    @Test func helpNamesEveryVariableAndFlag() {
+        for name in ["GATEHOUSE_HOST", "GATEHOUSE_JWT_SECRET", "--jwt-secret", "GATEHOUSE_THREADS", "--cors-origins"] {
+            #expect(Configuration.helpText.contains(name))
+        }
+    }
+}

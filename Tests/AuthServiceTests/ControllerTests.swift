@@ -1,0 +1,199 @@
+import AuthService
+import Foundation
+import JOSE
+import JSON
+import MicroHTTP
+import Testing
+import TestSupport
+
+/// The controllers called with `Request` values: no socket, no daemon.
+struct ControllerFixture {
+    let store: SQLiteStore
+    let tokens: TokenService
+    let clock: ManualClock
+    let accounts: AccountController
+    let sessions: SessionController
+    let protected: ProtectedController
+    let logs = MemoryLogSink()
+
+    init(directory: String, accessTTL: Int = 3600) throws {
+        store = try SQLiteStore(path: directory + "/test.db")
+        clock = ManualClock(start: 1_800_000_000)
+        let key = try SigningKey.hmac(secret: Array(String(repeating: "k", count: 32).utf8))
+        tokens = TokenService(
+            keyRing: KeyRing(signingKey: key), accessTTL: accessTTL, issuer: "gatehouse", audience: nil, leeway: 30,
+            clock: clock.clock)
+        let passwords = PasswordService(
+            hasher: try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1)),
+            pool: try HashingPool(workers: 2, queueLimit: 64))
+        let logger = Logger(level: .debug, sink: logs)
+        accounts = AccountController(store: store, passwords: passwords, clock: clock.clock, logger: logger)
+        sessions = SessionController(
+            store: store, passwords: passwords, tokens: tokens, refreshTTL: 86_400, clock: clock.clock, logger: logger)
+        protected = ProtectedController(tokens: tokens)
+    }
+
+    static func json(_ path: String, _ value: JSONValue) -> Request {
+        Request(
+            method: .post, path: path, headers: ["Content-Type": "application/json"], body: value.serialized())
+    }
+
+    /// Calls a handler and renders a thrown error the way the server does.
+    static func respond(_ handler: () async throws -> Response) async -> Response {
+        do {
+            return try await handler()
+        } catch let error as any HTTPResponseError {
+            return error.response
+        } catch {
+            return Response(status: 500)
+        }
+    }
+
+    func register(_ username: String, _ password: String) async -> Response {
+        await Self.respond { try await accounts.register(Self.json("/register", ["username": .string(username), "password": .string(password)])) }
+    }
+
+    func login(_ username: String, _ password: String) async -> Response {
+        await Self.respond { try await sessions.login(Self.json("/login", ["username": .string(username), "password": .string(password)])) }
+    }
+
+    func protectedRoute(_ authorization: String?) async -> Response {
+        var request = Request(method: .get, path: "/protected")
+        if let authorization { request.headers.add("Authorization", authorization) }
+        return await Self.respond { try protected.protected(request) }
+    }
+}
+
+@Suite struct ControllerTests {
+    @Test func registerCreatesAUserAndRefusesADuplicate() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            let created = await fixture.register("Alice", "long password")
+            #expect(created.status == 201)
+            let user = try created.jsonBody().objectValue?["user"]?.objectValue
+            #expect(user?["username"] == "Alice")
+            let stored = try #require(try fixture.store.user(named: "alice"))
+            #expect(stored.passwordHash.hasPrefix("$argon2id$"))
+            #expect(user?["id"]?.stringValue == stored.id)
+
+            let duplicate = await fixture.register("ALICE", "other password")
+            #expect(duplicate.status == 409)
+            #expect(try fixture.store.user(named: "alice")?.passwordHash == stored.passwordHash)
+        }
+    }
+
+    @Test(arguments: [
+        ("ab", "long password", "invalid_request"),
+        (String(repeating: "a", count: 65), "long password", "invalid_request"),
+        ("has space", "long password", "invalid_request"),
+        ("ok.name_-@x", "short", "weak_password"),
+        ("samesame", "SameSame", "weak_password"),
+        ("ok.name", String(repeating: "p", count: 1025), "invalid_request"),
+    ])
+    func registerValidatesCredentials(_ row: (String, String, String)) async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            let response = await fixture.register(row.0, row.1)
+            #expect(response.status == 400)
+            #expect(try response.jsonBody().objectValue?["error"]?.stringValue == row.2)
+            #expect(try fixture.store.user(named: row.0) == nil)
+        }
+    }
+
+    @Test func registerNeedsJSONContentType() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            let request = Request(
+                method: .post, path: "/register", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                body: Array("username=a&password=b".utf8))
+            let response = await ControllerFixture.respond { try await fixture.accounts.register(request) }
+            #expect(response.status == 415)
+            let charset = Request(
+                method: .post, path: "/register", headers: ["Content-Type": "Application/JSON; charset=utf-8"],
+                body: JSONValue.object(["username": "charset", "password": "long password"]).serialized())
+            #expect(await ControllerFixture.respond { try await fixture.accounts.register(charset) }.status == 201)
+        }
+    }
+
+    @Test func loginIssuesTokensThatTheProtectedRouteAccepts() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            _ = await fixture.register("bob", "bob's password")
+            let login = await fixture.login("BOB", "bob's password")
+            #expect(login.status == 200)
+            #expect(login.headers["Cache-Control"] == "no-store")
+            let body = try #require(try login.jsonBody().objectValue)
+            let token = try #require(body["access_token"]?.stringValue)
+            #expect(body["token"]?.stringValue == token)
+            #expect(body["token_type"] == "Bearer")
+
+            let protected = await fixture.protectedRoute("Bearer \(token)")
+            #expect(protected.status == 200)
+            #expect(try protected.jsonBody() == ["message": "This is a protected route!", "user": "bob"])
+            #expect(await fixture.protectedRoute(token).status == 200)
+        }
+    }
+
+    @Test func failedLoginsAreIndistinguishable() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            _ = await fixture.register("carol", "carol's password")
+            let wrong = await fixture.login("carol", "not carol's password")
+            let unknown = await fixture.login("nobody", "not carol's password")
+            #expect(wrong.status == 401)
+            #expect(wrong.body == unknown.body)
+            #expect(wrong.headers == unknown.headers)
+        }
+    }
+
+    @Test func protectedRefusesExpiredTokensByTheInjectedClock() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory, accessTTL: 100)
+            _ = await fixture.register("dave", "dave's password")
+            let token = try #require(
+                try await fixture.login("dave", "dave's password").jsonBody().objectValue?["token"]?.stringValue)
+            fixture.clock.advance(by: 129)
+            #expect(await fixture.protectedRoute("Bearer \(token)").status == 200)
+            fixture.clock.advance(by: 2)
+            let expired = await fixture.protectedRoute("Bearer \(token)")
+            #expect(expired.status == 401)
+            #expect(try expired.jsonBody().objectValue?["error"] == "invalid_token")
+        }
+    }
+
+    @Test(arguments: [
+        (nil, "token_missing"), ("", "token_missing"), ("Bearer", "invalid_token"), ("Bearer ", "token_missing"),
+        ("Basic dXNlcjpwYXNz", "invalid_token"), ("Bearer x.y.z", "invalid_token"), ("Bearer a b", "invalid_token"),
+    ] as [(String?, String)])
+    func protectedRefusesBadAuthorizationHeaders(_ row: (String?, String)) async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try ControllerFixture(directory: directory)
+            let response = await fixture.protectedRoute(row.0)
+            #expect(response.status == 401)
+            #expect(try response.jsonBody().objectValue?["error"]?.stringValue == row.1)
+            #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer realm=\"gatehouse\"") == true)
+        }
+    }
+
+    @Test func tokenClaimsAreTheDesignedOnes() throws {
+        let clock = ManualClock(start: 1_800_000_000)
+        let key = try SigningKey.hmac(secret: Array(String(repeating: "s", count: 32).utf8))
+        let tokens = TokenService(
+            keyRing: KeyRing(signingKey: key), accessTTL: 600, issuer: "issuer-x", audience: "api", leeway: 30,
+            clock: clock.clock)
+        let token = tokens.issueAccessToken(userID: "user-1", username: "erin", sessionID: "session-1")
+        let verified = try JWTVerifier(
+            keyRing: KeyRing(signingKey: key), policy: VerificationPolicy(issuer: "issuer-x", audience: "api")
+        ).verify(token, now: 1_800_000_000)
+        #expect(verified.claims["sub"] == "user-1")
+        #expect(verified.claims["user"] == "erin")
+        #expect(verified.claims["sid"] == "session-1")
+        #expect(verified.claims["iat"] == 1_800_000_000)
+        #expect(verified.claims["exp"] == 1_800_000_600)
+        #expect(verified.claims["aud"] == "api")
+        #expect(verified.header["kid"]?.stringValue == key.kid)
+        let caller = try tokens.authenticate(token: Substring(token))
+        #expect(caller.userID == "user-1")
+        #expect(caller.sessionID == "session-1")
+    }
+}
