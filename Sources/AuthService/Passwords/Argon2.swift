@@ -75,7 +75,8 @@ enum Argon2 {
             }
             guard rc == 0 else {
                 let code = errno
-                throw PasswordHasherError(message: "getentropy failed: \(String(cString: strerror(code))) (errno \(code))")
+                throw PasswordHasherError(
+                    message: "getentropy failed: \(String(cString: strerror(code))) (errno \(code))")
             }
             filled += chunk
         }

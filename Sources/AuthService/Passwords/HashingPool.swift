@@ -87,7 +87,8 @@ public final class HashingPool: Sendable {
     /// - Throws: ``HashingPoolError/overloaded`` at once (without blocking) if `queueLimit` jobs are
     ///   already waiting, ``HashingPoolError/shutDown`` after ``shutdown()``.
     public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(HashingPoolError) -> T {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, HashingPoolError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<T, HashingPoolError>, Never>) in
             do throws(HashingPoolError) {
                 try submit {
                     continuation.resume(returning: .success(work()))

@@ -226,15 +226,23 @@ final class SQLiteConnection {
             return statement
         }
         var raw: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, &tail)
+        var rest = ""
+        let rc = sql.withCString { text in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v3(handle, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, &tail)
+            // The tail points into `text`: read it before the buffer goes away.
+            if let tail {
+                rest = String(cString: tail)
+            }
+            return rc
+        }
         guard rc == SQLITE_OK, let raw else {
             _ = sqlite3_finalize(raw)
             throw SQLiteError(code: rc, message: "preparing \(sql): \(lastMessage) (SQLite \(rc))")
         }
         let statement = SQLiteStatement(handle: raw)
         // One statement per call: text after the first statement would silently never run.
-        if let tail, tail.pointee != 0 {
+        guard rest.allSatisfy({ $0.isWhitespace || $0 == ";" }) else {
             throw .misuse("more than one statement in: \(sql)")
         }
         statements[sql] = statement

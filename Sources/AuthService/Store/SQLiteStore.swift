@@ -53,12 +53,9 @@ public final class SQLiteStore: UserStore {
     public func createUser(id: String, username: String, passwordHash: String, createdAt: Int64) throws(StoreError)
         -> User
     {
-        try withConnection(
-            "creating user",
-            special: { error in
-                error.isUniqueConstraint ? StoreError(.usernameTaken, "a user with this username exists") : nil
-            }
-        ) { db throws(SQLiteError) in
+        // The unique index decides: concurrent registrations of one name cannot both pass.
+        let meanings = ConstraintMeanings(unique: StoreError(.usernameTaken, "a user with this username exists"))
+        return try withConnection("creating user", constraints: meanings) { db throws(SQLiteError) in
             try db.run(
                 "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 [.text(id), .text(username), .text(passwordHash), .integer(createdAt)]
@@ -122,12 +119,8 @@ public final class SQLiteStore: UserStore {
     public func createSession(_ session: Session, refreshTokenHash: [UInt8], refreshExpiresAt: Int64)
         throws(StoreError)
     {
-        try withConnection(
-            "creating session",
-            special: { error in
-                error.isForeignKeyConstraint ? StoreError(.notFound, "creating session: no such user") : nil
-            }
-        ) { db throws(SQLiteError) in
+        let meanings = ConstraintMeanings(foreignKey: StoreError(.notFound, "creating session: no such user"))
+        try withConnection("creating session", constraints: meanings) { db throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) in
                 try db.run(
                     "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)",
@@ -287,6 +280,17 @@ public final class SQLiteStore: UserStore {
 
     // MARK: - Private
 
+    /// The domain errors that violated constraints stand for, in one call.
+    private struct ConstraintMeanings {
+        var unique: StoreError?
+        var foreignKey: StoreError?
+
+        init(unique: StoreError? = nil, foreignKey: StoreError? = nil) {
+            self.unique = unique
+            self.foreignKey = foreignKey
+        }
+    }
+
     private struct RevokedSession: Sendable {
         let id: String
         let expiresAt: Int64
@@ -295,11 +299,11 @@ public final class SQLiteStore: UserStore {
     /// Runs `body` with the connection held, mapping SQLite failures to ``StoreError``.
     /// - Parameters:
     ///   - action: what is being done, for the message.
-    ///   - special: maps the failures that mean something in the domain; `nil` falls back to the
-    ///     failure's damage class.
+    ///   - constraints: what a violated constraint means in the domain; other failures map to their
+    ///     damage class.
     private func withConnection<T: Sendable>(
         _ action: String,
-        special: (SQLiteError) -> StoreError? = { _ in nil },
+        constraints: ConstraintMeanings = ConstraintMeanings(),
         _ body: (SQLiteConnection) throws(SQLiteError) -> T
     ) throws(StoreError) -> T {
         try connection.withLock { (connection) throws(StoreError) -> T in
@@ -309,7 +313,13 @@ public final class SQLiteStore: UserStore {
             do throws(SQLiteError) {
                 return try body(connection)
             } catch {
-                throw special(error) ?? StoreError(error.storeCode, "\(action): \(error.message)")
+                if error.isUniqueConstraint, let meaning = constraints.unique {
+                    throw meaning
+                }
+                if error.isForeignKeyConstraint, let meaning = constraints.foreignKey {
+                    throw meaning
+                }
+                throw StoreError(error.storeCode, "\(action): \(error.message)")
             }
         }
     }
