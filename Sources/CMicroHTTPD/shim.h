@@ -43,4 +43,14 @@ static inline struct MHD_OptionItem CMicroHTTPD_completed_option(MHD_RequestComp
     return item;
 }
 
+/// The signature MHD_OPTION_UNESCAPE_CALLBACK expects (microhttpd.h names no type for it).
+typedef size_t (*CMicroHTTPD_UnescapeCallback)(void *cls, struct MHD_Connection *connection, char *text);
+
+/// MHD_OPTION_UNESCAPE_CALLBACK, like MHD_OPTION_NOTIFY_COMPLETED: the callback
+/// in `value`, its closure in `ptr_value`.
+static inline struct MHD_OptionItem CMicroHTTPD_unescape_option(CMicroHTTPD_UnescapeCallback callback, void *cls) {
+    struct MHD_OptionItem item = { MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)callback, cls };
+    return item;
+}
+
 #endif

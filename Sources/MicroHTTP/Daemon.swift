@@ -36,6 +36,7 @@ final class Daemon: @unchecked Sendable {
                 CMicroHTTPD_option(.CONNECTION_MEMORY_LIMIT, max(8192, configuration.connectionMemoryLimit), nil),
                 CMicroHTTPD_option(.LISTEN_BACKLOG_SIZE, max(1, configuration.listenBacklog), nil),
                 CMicroHTTPD_completed_option(gatehouseRequestCompleted, core.toOpaque()),
+                CMicroHTTPD_unescape_option(gatehouseUnescape, nil),
             ]
             if configuration.threads > 1 {
                 options.append(CMicroHTTPD_option(.THREAD_POOL_SIZE, configuration.threads, nil))
@@ -59,30 +60,34 @@ final class Daemon: @unchecked Sendable {
 
     func stop(gracePeriod: Double) {
         let serverCore = core.takeUnretainedValue()
-        // Stop accepting; the listening socket is ours to close.
+        // Stop accepting. The listening socket is ours to close, but not before
+        // MHD_stop_daemon (a worker thread may still hold it); shutdown(2)
+        // stops it listening now, so new connections are refused at once.
         let listener = MHD_quiesce_daemon(handle)
-        if listener >= 0 { close(listener) }
+        if listener >= 0 { _ = Glibc.shutdown(listener, Int32(SHUT_RDWR)) }
         let deadline = Date().addingTimeInterval(gracePeriod)
         while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < deadline {
             usleep(2_000)
         }
         // Whatever is still waiting on slow work gets a 503 now: libmicrohttpd
         // must not be stopped with connections suspended.
-        let abandoned = serverCore.suspended.withLock { registry -> [SuspendedRequest] in
-            let all = Array(registry.values)
-            registry.removeAll()
-            return all
+        // Under the registry's lock, as the tasks resume theirs: once this has
+        // run, no task can resume a connection after MHD_stop_daemon.
+        let abandoned = serverCore.suspended.withLock { registry -> Int in
+            for entry in registry.values {
+                entry.context.setDeferredResponse(
+                    HTTPError.unavailable("The server is shutting down.", retryAfter: 1).response)
+                MHD_resume_connection(entry.connection.pointer)
+            }
+            defer { registry.removeAll() }
+            return registry.count
         }
-        for entry in abandoned {
-            entry.context.setDeferredResponse(
-                HTTPError.unavailable("The server is shutting down.", retryAfter: 1).response)
-            MHD_resume_connection(entry.connection.pointer)
-        }
-        if !abandoned.isEmpty {
+        if abandoned > 0 {
             let flushDeadline = Date().addingTimeInterval(1)
             while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < flushDeadline { usleep(2_000) }
         }
         MHD_stop_daemon(handle)
+        if listener >= 0 { close(listener) }
         core.release()
     }
 }
@@ -214,11 +219,13 @@ private func gatehouseAccessHandler(
             } catch {
                 response = core.render(error, for: request)
             }
-            // Shutdown may have answered and resumed it already.
-            let stillSuspended = core.suspended.withLock { $0.removeValue(forKey: key) != nil }
-            guard stillSuspended else { return }
-            context.setDeferredResponse(response)
-            MHD_resume_connection(handle.pointer)
+            // Shutdown may have answered and resumed it already. Resuming under
+            // the lock keeps this from racing shutdown's MHD_stop_daemon.
+            core.suspended.withLock { registry in
+                guard registry.removeValue(forKey: key) != nil else { return }
+                context.setDeferredResponse(response)
+                MHD_resume_connection(handle.pointer)
+            }
         }
         return .YES
     }
@@ -241,6 +248,40 @@ private func gatehouseRequestCompleted(
     context.release()
     conCls.pointee = nil
     core.inFlight.subtract(1, ordering: .relaxed)
+}
+
+/// Percent-decodes a path or query component in place, as libmicrohttpd's
+/// own unescaper does, except `%00`: a NUL would end the C string the path is
+/// handed over as, and `/hello%00junk` would be served as `/hello`. Left
+/// encoded, it matches no route.
+private func gatehouseUnescape(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?
+) -> Int {
+    guard let text else { return 0 }
+    func hexValue(_ byte: CChar) -> UInt8? {
+        switch UInt8(bitPattern: byte) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(bitPattern: byte) - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(bitPattern: byte) - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt8(bitPattern: byte) - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+    var read = 0
+    var write = 0
+    while text[read] != 0 {
+        if text[read] == CChar(UInt8(ascii: "%")), let high = hexValue(text[read + 1]),
+            let low = hexValue(text[read + 2]), high != 0 || low != 0
+        {
+            text[write] = CChar(bitPattern: high << 4 | low)
+            read += 3
+        } else {
+            text[write] = text[read]
+            read += 1
+        }
+        write += 1
+    }
+    text[write] = 0
+    return write
 }
 
 // MARK: - Requests and responses across the C boundary

@@ -20,6 +20,7 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
 public final class HTTPServer: Sendable {
     let core: ServerCore
     private let daemon = Mutex<Daemon?>(nil)
+    private let started = Atomic<Bool>(false)
     private let boundPort = Atomic<UInt16>(0)
 
     /// - Parameters:
@@ -43,11 +44,18 @@ public final class HTTPServer: Sendable {
     /// - Returns: the bound port (the one picked when the configuration said 0).
     @discardableResult
     public func start() throws(HTTPServerError) -> UInt16 {
-        let started = try Daemon.start(core: core)
-        let port = started.port
-        daemon.withLock { $0 = started }
-        boundPort.store(port, ordering: .releasing)
-        return port
+        guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { throw HTTPServerError("the server was already started") }
+        let running: Daemon
+        do {
+            running = try Daemon.start(core: core)
+        } catch {
+            started.store(false, ordering: .releasing)
+            throw error
+        }
+        daemon.withLock { $0 = running }
+        boundPort.store(running.port, ordering: .releasing)
+        return running.port
     }
 
     /// The bound port, or 0 before `start()`.

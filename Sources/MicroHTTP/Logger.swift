@@ -67,8 +67,7 @@ public struct Logger: Sendable {
         case .text:
             var line = "\(time) \(level.name) \(message)"
             for (key, value) in metadata {
-                let quoted = value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) || value.isEmpty
-                line += " \(key)=" + (quoted ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value)
+                line += " \(key)=" + Logger.textValue(value)
             }
             sink.write(line)
         case .json:
@@ -78,6 +77,34 @@ public struct Logger: Sendable {
                 sink.write(String(decoding: data, as: UTF8.self))
             }
         }
+    }
+
+    /// A metadata value for the text format: bare when it is one plain word,
+    /// else quoted with `\"`, `\\`, `\n`, `\r`, `\t` and `\u{..}` escapes, so a
+    /// value (which may carry client input) can neither end its line nor its quotes.
+    static func textValue(_ value: String) -> String {
+        func breaksLines(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}"
+        }
+        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
+            !breaksLines(scalar) && !scalar.properties.isWhitespace && scalar != "\"" && scalar != "="
+                && scalar != "\\"
+        }
+        if plain { return value }
+        var quoted = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            case _ where breaksLines(scalar):
+                quoted += "\\u{\(String(scalar.value, radix: 16))}"
+            default: quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + "\""
     }
 
     public func debug(_ message: String, _ metadata: KeyValuePairs<String, String> = [:]) {

@@ -2,7 +2,8 @@
 /// libmicrohttpd's view of the connection, or directly by tests.
 public struct Request: Sendable {
     public var method: HTTPMethod
-    /// The path without the query string, percent-decoding left to the handler.
+    /// The path without the query string, percent-decoded once by libmicrohttpd
+    /// (`%00` is left encoded, so a NUL can never cut a path short).
     public var path: String
     /// Query arguments in order (`?all=true` gives `[("all", "true")]`).
     public var query: [(name: String, value: String)]
