@@ -47,7 +47,8 @@ import TestSupport
             #expect(header?["alg"] == "HS256")
             #expect(header?["typ"] == "JWT")
             #expect(header?["kid"]?.stringValue?.isEmpty == false)
-            let claims = try #require(try JSONValue.parse(try #require(base64URLDecode(parts[1]))).objectValue)
+            let payload = try #require(base64URLDecode(parts[1]))
+            let claims = try #require(try JSONValue.parse(payload).objectValue)
             for name in ["iss", "sub", "user", "iat", "exp", "jti", "sid"] {
                 #expect(claims[name] != nil, "missing claim \(name)")
             }

@@ -1,5 +1,5 @@
 public import AuthService
-import Foundation
+public import Foundation
 public import MicroHTTP
 
 /// A Gatehouse built by `buildApplication`, serving on 127.0.0.1 with an
@@ -85,7 +85,7 @@ public final class GatehouseProcess: @unchecked Sendable {
         base.merge(environment) { $1 }
         process.environment = base
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardError = log
         process.standardOutput = log

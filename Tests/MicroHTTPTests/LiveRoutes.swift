@@ -1,0 +1,56 @@
+import JSON
+import MicroHTTP
+
+/// An error a handler throws that is not an HTTPResponseError: it must become
+/// a 500 that reveals nothing of it.
+struct SecretFailure: Error, CustomStringConvertible {
+    var description: String { "database password is hunter2" }
+}
+
+/// The routes the live tests run against.
+enum LiveRoutes {
+    static var router: Router {
+        var router = Router()
+        router.get("/hello") { _ in .json(["hello": "world"]) }
+        router.get("/echo") { request in
+            var query = JSONObject()
+            for item in request.query { query[item.name] = .string(item.value) }
+            return .json([
+                "path": .string(request.path),
+                "all": request.queryValue("all").map(JSONValue.string) ?? nil,
+                "query": .object(query),
+                "remote": request.remoteAddress.map(JSONValue.string) ?? nil,
+                "userAgent": request.header("user-agent").map(JSONValue.string) ?? nil,
+            ])
+        }
+        router.post("/echo") { request in
+            .json([
+                "length": .int(request.body.count),
+                "body": .string(String(decoding: request.body, as: UTF8.self)),
+            ])
+        }
+        router.get("/rate-limited") { _ in throw SlowDown() }
+        router.get("/broken") { _ in throw SecretFailure() }
+        router.add(.get, "/deferred-rate-limited", deferred: { _ in throw SlowDown() })
+        router.add(.get, "/deferred-broken", deferred: { _ in throw SecretFailure() })
+        router.add(.post, "/slow", deferred: slow(milliseconds: 300))
+        return router
+    }
+
+    /// A deferred handler that sleeps, then answers with what it got.
+    static func slow(milliseconds: Int) -> @Sendable (Request) async throws -> Response {
+        { request in
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return .json(["slept": .int(milliseconds), "length": .int(request.body.count)])
+        }
+    }
+}
+
+extension HTTPServerConfiguration {
+    /// `.ephemeral` with some settings changed.
+    static func ephemeral(_ change: (inout Self) -> Void) -> Self {
+        var configuration = Self.ephemeral
+        change(&configuration)
+        return configuration
+    }
+}
