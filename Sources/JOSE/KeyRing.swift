@@ -1,0 +1,41 @@
+/// The keys a verifier accepts, and the one a signer uses. Immutable: rotate
+/// keys by building a new ring.
+public struct KeyRing: Sendable {
+    /// The key new tokens are signed with; also used to verify a token that
+    /// names no `kid`.
+    public let signingKey: SigningKey
+
+    /// Every accepted key, the signing key first, at most one per `kid`.
+    let keys: [SigningKey]
+
+    /// - Parameters:
+    ///   - signingKey: the key new tokens are signed with.
+    ///   - additionalVerificationKeys: older keys whose tokens are still
+    ///     accepted (for rotation). When two keys share a `kid` the first one
+    ///     (the signing key before the others) wins and the rest are ignored.
+    public init(signingKey: SigningKey, additionalVerificationKeys: [SigningKey] = []) {
+        self.signingKey = signingKey
+        var keys = [signingKey]
+        for key in additionalVerificationKeys where !keys.contains(where: { $0.kid == key.kid }) {
+            keys.append(key)
+        }
+        self.keys = keys
+    }
+
+    /// The key with id `kid`, if the ring holds one.
+    public func key(withID kid: String) -> SigningKey? {
+        for key in keys where key.kid == kid { return key }
+        return nil
+    }
+
+    /// The key whose signer-written header is exactly `encodedHeader`, if any.
+    func key(withEncodedHeader encodedHeader: UnsafeBufferPointer<UInt8>) -> SigningKey? {
+        for key in keys where key.encodedHeader.count == encodedHeader.count {
+            let same = key.encodedHeader.withUnsafeBufferPointer { known in
+                known.hasSameBytes(as: encodedHeader)
+            }
+            if same { return key }
+        }
+        return nil
+    }
+}
