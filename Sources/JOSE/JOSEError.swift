@@ -116,7 +116,7 @@ extension JOSEError {
     }
 
     /// `iss` is absent or not the required issuer.
-    public static func wrongIssuer(_ message: String = "token was issued by someone else") -> JOSEError {
+    public static func wrongIssuer(_ message: String = "the token's issuer (iss) is not the one expected") -> JOSEError {
         JOSEError(.wrongIssuer, message)
     }
 

@@ -58,10 +58,11 @@ import TestSupport
             let client = try HTTPTestClient(port: port, timeout: 30)
             #expect(try client.send("POST", "/register", json: ["username": "slowpoke", "password": "secret-password"]).status == 201)
             let started = Date()
+            let body = Array(#"{"username":"slowpoke","password":"secret-password"}"#.utf8)
             try client.sendRaw(
                 Array(
-                    "POST /login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n"
-                        .utf8) + Array(#"{"username":"slowpoke","password":"secret-password"}"#.utf8.prefix(50)))
+                    "POST /login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                        .utf8) + body)
             usleep(30_000)
             kill(server.process.processIdentifier, SIGTERM)
             let response = try client.readResponse()
