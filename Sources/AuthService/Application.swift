@@ -9,18 +9,18 @@ public final class Application: Sendable {
     public let server: HTTPServer
     public let tokens: TokenService
     let store: SQLiteStore
-    let pool: HashingPool
+    let hashingPool: WorkerPool
     let logger: Logger
 
     init(
-        configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore, pool: HashingPool,
-        logger: Logger
+        configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore,
+        hashingPool: WorkerPool, logger: Logger
     ) {
         self.configuration = configuration
         self.server = server
         self.tokens = tokens
         self.store = store
-        self.pool = pool
+        self.hashingPool = hashingPool
         self.logger = logger
     }
 
@@ -43,7 +43,7 @@ public final class Application: Sendable {
     /// workers and closes the store.
     public func shutdown() {
         server.shutdown()
-        pool.shutdown()
+        hashingPool.shutdown()
         store.close()
         logger.info("stopped")
     }
@@ -76,8 +76,9 @@ public func buildApplication(
     // It holds password hashes: owner only. SQLite gives its -wal and -shm
     // files the database file's permissions.
     chmod(configuration.databasePath, 0o600)
-    let pool = try HashingPool(workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
-    let passwords = PasswordService(hasher: try PasswordHasher(parameters: configuration.argon2), pool: pool)
+    let hashingPool = try WorkerPool(
+        name: "hash", workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
+    let hasher = try PasswordHasher(parameters: configuration.argon2)
     if configuration.argon2.memoryKiB < Argon2Parameters().memoryKiB {
         logger.warning(
             "Argon2 memory cost is below the OWASP minimum", ["memory_kib": String(configuration.argon2.memoryKiB)])
@@ -85,10 +86,11 @@ public func buildApplication(
 
     var router = Router()
     ServiceController().addRoutes(to: &router)
-    AccountController(store: store, passwords: passwords, clock: clock, logger: logger).addRoutes(to: &router)
+    AccountController(store: store, hasher: hasher, hashingPool: hashingPool, clock: clock, logger: logger)
+        .addRoutes(to: &router)
     SessionController(
-        store: store, passwords: passwords, tokens: tokens, refreshTTL: configuration.refreshTTL, clock: clock,
-        logger: logger
+        store: store, hasher: hasher, hashingPool: hashingPool, tokens: tokens, refreshTTL: configuration.refreshTTL,
+        clock: clock, logger: logger
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
 
@@ -97,5 +99,6 @@ public func buildApplication(
         cors: CORSPolicy(allowedOrigins: configuration.corsOrigins), filters: [SecurityHeadersFilter()],
         logger: logger)
     return Application(
-        configuration: configuration, server: server, tokens: tokens, store: store, pool: pool, logger: logger)
+        configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
+        logger: logger)
 }

@@ -93,7 +93,7 @@ final class Daemon: @unchecked Sendable {
 }
 
 /// A libmicrohttpd connection pointer carried to the task that finishes a
-/// deferred request.
+/// offloaded request.
 struct ConnectionHandle: @unchecked Sendable {
     // @unchecked: libmicrohttpd keeps a suspended connection alive until it is
     // resumed, and MHD_resume_connection may be called from any thread.
@@ -105,7 +105,7 @@ struct ConnectionHandle: @unchecked Sendable {
 final class RequestContext: @unchecked Sendable {
     // @unchecked: every field but `deferred` is touched only from the
     // libmicrohttpd thread that owns the connection, one call at a time;
-    // `deferred` is written by the task that ran the handler and read after
+    // `deferred` is written by the worker that ran the handler and read after
     // the resume, so it sits behind a Mutex.
     var body: [UInt8] = []
     var bodyTooLarge = false
@@ -185,7 +185,7 @@ private func gatehouseAccessHandler(
     }
 
     if context.suspended {
-        // Resumed: the deferred handler (or shutdown) left the answer.
+        // Resumed: the offloaded handler (or shutdown) left the answer.
         context.suspended = false
         guard let response = context.takeDeferredResponse() else { return .NO }
         context.responded = true
@@ -205,29 +205,38 @@ private func gatehouseAccessHandler(
     case .respond(let response):
         context.responded = true
         return queue(core.finish(response, for: request), on: connection)
-    case .defer(let handler):
+    case .offload(let pool, let handler):
         context.request = request
         context.suspended = true
         let handle = ConnectionHandle(pointer: connection)
         let key = ObjectIdentifier(context)
         core.suspended.withLock { $0[key] = SuspendedRequest(context: context, connection: handle) }
+        // Suspend before the job can possibly finish and resume.
         MHD_suspend_connection(connection)
-        Task {
-            let response: Response
-            do {
-                response = try await handler(request)
-            } catch {
-                response = core.render(error, for: request)
+        do {
+            try pool.submit {
+                let response = core.run(handler, request)
+                core.resume(key, context, handle, with: response)
             }
-            // Shutdown may have answered and resumed it already. Resuming under
-            // the lock keeps this from racing shutdown's MHD_stop_daemon.
-            core.suspended.withLock { registry in
-                guard registry.removeValue(forKey: key) != nil else { return }
-                context.setDeferredResponse(response)
-                MHD_resume_connection(handle.pointer)
-            }
+        } catch {
+            core.resume(key, context, handle, with: HTTPError.overloaded.response)
         }
         return .YES
+    }
+}
+
+extension ServerCore {
+    /// Hands a suspended request its answer and resumes its connection, unless
+    /// shutdown already did. Resuming under the registry's lock keeps it from
+    /// racing shutdown's MHD_stop_daemon.
+    fileprivate func resume(
+        _ key: ObjectIdentifier, _ context: RequestContext, _ handle: ConnectionHandle, with response: Response
+    ) {
+        suspended.withLock { registry in
+            guard registry.removeValue(forKey: key) != nil else { return }
+            context.setDeferredResponse(response)
+            MHD_resume_connection(handle.pointer)
+        }
     }
 }
 

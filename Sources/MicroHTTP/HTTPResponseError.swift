@@ -56,6 +56,10 @@ public struct HTTPError: HTTPResponseError, Equatable {
     public static let internalError = HTTPError(
         status: 500, code: "internal_error", message: "The server failed to handle the request.")
 
+    /// The worker pool's queue is full: the client should retry shortly.
+    public static let overloaded = HTTPError(
+        status: 503, code: "overloaded", message: "The server is busy; retry shortly.", headers: ["Retry-After": "1"])
+
     public static func unavailable(_ message: String, retryAfter: Int) -> HTTPError {
         HTTPError(status: 503, code: "unavailable", message: message, headers: ["Retry-After": String(retryAfter)])
     }

@@ -102,7 +102,7 @@ final class ServerCore: Sendable {
         self.logger = logger
     }
 
-    /// Routes a complete request to its answer: a response now, or a deferred
+    /// Routes a complete request to its answer: a response now, or an offloaded
     /// handler to run with the connection suspended.
     func dispatch(_ request: Request) -> Dispatch {
         if request.method == .options {
@@ -114,19 +114,24 @@ final class ServerCore: Sendable {
         case .methodNotAllowed(let allowed):
             return .respond(HTTPError.methodNotAllowed(request.method, allowed: allowed).response)
         case .handler(.immediate(let handler)):
-            do {
-                return .respond(try handler(request))
-            } catch {
-                return .respond(render(error, for: request))
-            }
-        case .handler(.deferred(let handler)):
-            return .defer(handler)
+            return .respond(run(handler, request))
+        case .handler(.offloaded(let pool, let handler)):
+            return .offload(pool, handler)
         }
     }
 
     enum Dispatch {
         case respond(Response)
-        case `defer`(@Sendable (Request) async throws -> Response)
+        case offload(WorkerPool, @Sendable (Request) throws -> Response)
+    }
+
+    /// Runs a handler, rendering whatever it throws.
+    func run(_ handler: (Request) throws -> Response, _ request: Request) -> Response {
+        do {
+            return try handler(request)
+        } catch {
+            return render(error, for: request)
+        }
     }
 
     /// The response for an error thrown by a handler: its own rendering if it

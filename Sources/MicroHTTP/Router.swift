@@ -1,10 +1,11 @@
-/// How a route answers: at once on the server's thread, or later, with the
-/// connection suspended while the work runs elsewhere (a password hash, say).
+/// How a route answers: at once on the server's thread, or on a worker pool
+/// with the connection suspended while the slow work (a password hash, say) runs.
 public enum Handler: Sendable {
     /// Runs on the libmicrohttpd thread that read the request. Must not block.
     case immediate(@Sendable (Request) throws -> Response)
-    /// Runs in a task; the connection is suspended until it returns.
-    case deferred(@Sendable (Request) async throws -> Response)
+    /// Runs on one of `pool`'s threads, where blocking is fine; the connection
+    /// is suspended until it returns. A full pool queue is answered 503 at once.
+    case offloaded(WorkerPool, @Sendable (Request) throws -> Response)
 }
 
 /// Exact-path routing with method dispatch. Built before the server starts,
@@ -34,11 +35,12 @@ public struct Router: Sendable {
         add(.post, path, .immediate(handler))
     }
 
-    /// Adds a handler that runs off the server's threads.
+    /// Adds a handler that runs on `pool`, off the server's threads.
     public mutating func add(
-        _ method: HTTPMethod, _ path: String, deferred handler: @escaping @Sendable (Request) async throws -> Response
+        _ method: HTTPMethod, _ path: String, on pool: WorkerPool,
+        _ handler: @escaping @Sendable (Request) throws -> Response
     ) {
-        add(method, path, .deferred(handler))
+        add(method, path, .offloaded(pool, handler))
     }
 
     /// The methods `path` answers, sorted, with HEAD wherever GET is.

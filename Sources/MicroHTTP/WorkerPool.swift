@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Why a ``HashingPool`` refused a job.
-public struct HashingPoolError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Why a ``WorkerPool`` refused a job.
+public struct WorkerPoolError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Kind: String, Sendable, Equatable {
         case overloaded
         case shutDown
@@ -21,30 +21,30 @@ public struct HashingPoolError: Error, Sendable, Equatable, CustomStringConverti
     }
 
     /// The queue already holds `queueLimit` waiting jobs: answer 503 with `Retry-After`.
-    public static let overloaded = HashingPoolError(.overloaded)
-    /// ``HashingPool/shutdown()`` was called.
-    public static let shutDown = HashingPoolError(.shutDown)
+    public static let overloaded = WorkerPoolError(.overloaded)
+    /// ``WorkerPool/shutdown()`` was called.
+    public static let shutDown = WorkerPoolError(.shutDown)
     /// A worker thread could not be started (`pthread_create` failed with `code`).
-    public static func cannotStartWorker(code: Int32) -> HashingPoolError {
-        HashingPoolError(.cannotStartWorker, systemErrorCode: code)
+    public static func cannotStartWorker(code: Int32) -> WorkerPoolError {
+        WorkerPoolError(.cannotStartWorker, systemErrorCode: code)
     }
 
     public var description: String {
         if let systemErrorCode {
-            return "HashingPoolError.\(kind.rawValue) (\(String(cString: strerror(systemErrorCode))))"
+            return "WorkerPoolError.\(kind.rawValue) (\(String(cString: strerror(systemErrorCode))))"
         }
-        return "HashingPoolError.\(kind.rawValue)"
+        return "WorkerPoolError.\(kind.rawValue)"
     }
 }
 
-/// Dedicated worker threads for slow, blocking work (Argon2id takes tens of milliseconds), with a
-/// bounded queue.
+/// Dedicated worker threads for slow, blocking work (a password hash takes tens of milliseconds),
+/// with a bounded queue. `Handler.offloaded` routes run here with their connection suspended.
 ///
 /// The workers are plain threads, not Swift's cooperative pool, so blocking them never starves
-/// async tasks, and not libmicrohttpd's threads, so logins never delay token checks. A job that
+/// async tasks, and not libmicrohttpd's threads, so slow requests never delay fast ones. A job that
 /// would have to wait behind `queueLimit` others is refused at once with
-/// ``HashingPoolError/overloaded`` instead of queuing without bound.
-public final class HashingPool: Sendable {
+/// ``WorkerPoolError/overloaded`` instead of queuing without bound.
+public final class WorkerPool: Sendable {
     /// The number of worker threads.
     public let workers: Int
     /// How many jobs may wait for a busy worker before new ones are refused.
@@ -52,21 +52,26 @@ public final class HashingPool: Sendable {
 
     private let core: Core
 
-    /// Starts the worker threads, named `hashpool-<n>`.
+    /// The name its threads carry (`<name>-<n>`).
+    public let name: String
+
+    /// Starts the worker threads, named `<name>-<n>`.
     /// - Parameters:
+    ///   - name: a short name for the threads (Linux keeps 15 bytes of a thread name).
     ///   - workers: number of threads (at least 1 is started).
     ///   - queueLimit: how many jobs may wait for a busy worker (negative counts as 0: a job is
     ///     accepted only when a worker is idle).
-    /// - Throws: ``HashingPoolError/cannotStartWorker(code:)`` if a thread cannot be created; the
+    /// - Throws: ``WorkerPoolError/cannotStartWorker(code:)`` if a thread cannot be created; the
     ///   threads already started are stopped first.
-    public init(workers: Int, queueLimit: Int) throws(HashingPoolError) {
+    public init(name: String = "worker", workers: Int, queueLimit: Int) throws(WorkerPoolError) {
+        self.name = name
         self.workers = max(1, workers)
         self.queueLimit = max(0, queueLimit)
         core = Core(queueLimit: self.queueLimit)
         for index in 0..<self.workers {
-            let context = Unmanaged.passRetained(WorkerContext(core: core, index: index)).toOpaque()
+            let context = Unmanaged.passRetained(WorkerContext(core: core, name: "\(name)-\(index)")).toOpaque()
             var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, hashingPoolWorkerMain, context)
+            let rc = pthread_create(&thread, nil, workerPoolThreadMain, context)
             guard rc == 0 else {
                 Unmanaged<WorkerContext>.fromOpaque(context).release()
                 core.stop()
@@ -80,32 +85,12 @@ public final class HashingPool: Sendable {
         core.stop()
     }
 
-    /// Runs `work` on a worker thread and returns its result.
-    ///
-    /// Cancelling the calling task does not stop `work`; the result is then still returned.
-    /// - Parameter work: the blocking work.
-    /// - Throws: ``HashingPoolError/overloaded`` at once (without blocking) if `queueLimit` jobs are
-    ///   already waiting, ``HashingPoolError/shutDown`` after ``shutdown()``.
-    public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(HashingPoolError) -> T {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<T, HashingPoolError>, Never>) in
-            do throws(HashingPoolError) {
-                try submit {
-                    continuation.resume(returning: .success(work()))
-                }
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-        return try result.get()
-    }
-
-    /// Queues `job` to run on a worker thread, for callers that are not async (a libmicrohttpd
-    /// handler that suspends its connection and resumes it from `job`).
+    /// Queues `job` to run on a worker thread (the server suspends a connection, and `job`
+    /// resumes it with the answer).
     /// - Parameter job: the work; it runs exactly once if this call does not throw.
-    /// - Throws: ``HashingPoolError/overloaded`` at once if `queueLimit` jobs are already waiting,
-    ///   ``HashingPoolError/shutDown`` after ``shutdown()``.
-    public func submit(_ job: @escaping @Sendable () -> Void) throws(HashingPoolError) {
+    /// - Throws: ``WorkerPoolError/overloaded`` at once if `queueLimit` jobs are already waiting,
+    ///   ``WorkerPoolError/shutDown`` after ``shutdown()``.
+    public func submit(_ job: @escaping @Sendable () -> Void) throws(WorkerPoolError) {
         try core.submit(job)
     }
 
@@ -153,8 +138,8 @@ private final class Core: Sendable {
         self.queueLimit = queueLimit
     }
 
-    func submit(_ job: @escaping @Sendable () -> Void) throws(HashingPoolError) {
-        try state.withLock { (state) throws(HashingPoolError) in
+    func submit(_ job: @escaping @Sendable () -> Void) throws(WorkerPoolError) {
+        try state.withLock { (state) throws(WorkerPoolError) in
             guard !state.isShutDown else { throw .shutDown }
             guard state.waiting < queueLimit || state.queued < state.idleWorkers else { throw .overloaded }
             state.jobs.append(job)
@@ -215,20 +200,20 @@ private final class Core: Sendable {
 
 private final class WorkerContext {
     let core: Core
-    let index: Int
+    let name: String
 
-    init(core: Core, index: Int) {
+    init(core: Core, name: String) {
         self.core = core
-        self.index = index
+        self.name = name
     }
 }
 
 /// Thread entry point; the argument is a retained ``WorkerContext``.
-private func hashingPoolWorkerMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+private func workerPoolThreadMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let argument else { return nil }
     let context = Unmanaged<WorkerContext>.fromOpaque(argument).takeRetainedValue()
     // Names show in top -H, perf and gdb (Foundation sets the kernel's name; Linux keeps 15 bytes).
-    Thread.current.name = "hashpool-\(context.index)"
+    Thread.current.name = context.name
     context.core.state.withLock { $0.liveWorkers += 1 }
     context.core.workLoop()
     return nil

@@ -23,13 +23,15 @@ struct ControllerFixture {
         tokens = TokenService(
             keyRing: KeyRing(signingKey: key), accessTTL: accessTTL, issuer: "gatehouse", audience: nil, leeway: 30,
             clock: clock.clock)
-        let passwords = PasswordService(
-            hasher: try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1)),
-            pool: try HashingPool(workers: 2, queueLimit: 64))
+        // Handlers are called directly here; the pool is only what their routes name.
+        let hasher = try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1))
+        let pool = try WorkerPool(workers: 1, queueLimit: 1)
         let logger = Logger(level: .debug, sink: logs)
-        accounts = AccountController(store: store, passwords: passwords, clock: clock.clock, logger: logger)
+        accounts = AccountController(
+            store: store, hasher: hasher, hashingPool: pool, clock: clock.clock, logger: logger)
         sessions = SessionController(
-            store: store, passwords: passwords, tokens: tokens, refreshTTL: 86_400, clock: clock.clock, logger: logger)
+            store: store, hasher: hasher, hashingPool: pool, tokens: tokens, refreshTTL: 86_400, clock: clock.clock,
+            logger: logger)
         protected = ProtectedController(tokens: tokens)
     }
 
@@ -39,9 +41,9 @@ struct ControllerFixture {
     }
 
     /// Calls a handler and renders a thrown error the way the server does.
-    static func respond(_ handler: () async throws -> Response) async -> Response {
+    static func respond(_ handler: () throws -> Response) -> Response {
         do {
-            return try await handler()
+            return try handler()
         } catch let error as any HTTPResponseError {
             return error.response
         } catch {
@@ -49,18 +51,18 @@ struct ControllerFixture {
         }
     }
 
-    func register(_ username: String, _ password: String) async -> Response {
-        await Self.respond { try await accounts.register(Self.json("/register", ["username": .string(username), "password": .string(password)])) }
+    func register(_ username: String, _ password: String) -> Response {
+        Self.respond { try accounts.register(Self.json("/register", ["username": .string(username), "password": .string(password)])) }
     }
 
-    func login(_ username: String, _ password: String) async -> Response {
-        await Self.respond { try await sessions.login(Self.json("/login", ["username": .string(username), "password": .string(password)])) }
+    func login(_ username: String, _ password: String) -> Response {
+        Self.respond { try sessions.login(Self.json("/login", ["username": .string(username), "password": .string(password)])) }
     }
 
-    func protectedRoute(_ authorization: String?) async -> Response {
+    func protectedRoute(_ authorization: String?) -> Response {
         var request = Request(method: .get, path: "/protected")
         if let authorization { request.headers.add("Authorization", authorization) }
-        return await Self.respond { try protected.protected(request) }
+        return Self.respond { try protected.protected(request) }
     }
 }
 
@@ -68,7 +70,7 @@ struct ControllerFixture {
     @Test func registerCreatesAUserAndRefusesADuplicate() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory)
-            let created = await fixture.register("Alice", "long password")
+            let created = fixture.register("Alice", "long password")
             #expect(created.status == 201)
             let user = try created.jsonBody().objectValue?["user"]?.objectValue
             #expect(user?["username"] == "Alice")
@@ -76,7 +78,7 @@ struct ControllerFixture {
             #expect(stored.passwordHash.hasPrefix("$argon2id$"))
             #expect(user?["id"]?.stringValue == stored.id)
 
-            let duplicate = await fixture.register("ALICE", "other password")
+            let duplicate = fixture.register("ALICE", "other password")
             #expect(duplicate.status == 409)
             #expect(try fixture.store.user(named: "alice")?.passwordHash == stored.passwordHash)
         }
@@ -93,7 +95,7 @@ struct ControllerFixture {
     func registerValidatesCredentials(_ row: (String, String, String)) async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory)
-            let response = await fixture.register(row.0, row.1)
+            let response = fixture.register(row.0, row.1)
             #expect(response.status == 400)
             #expect(try response.jsonBody().objectValue?["error"]?.stringValue == row.2)
             #expect(try fixture.store.user(named: row.0) == nil)
@@ -106,20 +108,20 @@ struct ControllerFixture {
             let request = Request(
                 method: .post, path: "/register", headers: ["Content-Type": "application/x-www-form-urlencoded"],
                 body: Array("username=a&password=b".utf8))
-            let response = await ControllerFixture.respond { try await fixture.accounts.register(request) }
+            let response = ControllerFixture.respond { try fixture.accounts.register(request) }
             #expect(response.status == 415)
             let charset = Request(
                 method: .post, path: "/register", headers: ["Content-Type": "Application/JSON; charset=utf-8"],
                 body: JSONValue.object(["username": "charset", "password": "long password"]).serialized())
-            #expect(await ControllerFixture.respond { try await fixture.accounts.register(charset) }.status == 201)
+            #expect(ControllerFixture.respond { try fixture.accounts.register(charset) }.status == 201)
         }
     }
 
     @Test func loginIssuesTokensThatTheProtectedRouteAccepts() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory)
-            _ = await fixture.register("bob", "bob's password")
-            let login = await fixture.login("BOB", "bob's password")
+            _ = fixture.register("bob", "bob's password")
+            let login = fixture.login("BOB", "bob's password")
             #expect(login.status == 200)
             #expect(login.headers["Cache-Control"] == "no-store")
             let body = try #require(try login.jsonBody().objectValue)
@@ -127,19 +129,19 @@ struct ControllerFixture {
             #expect(body["token"]?.stringValue == token)
             #expect(body["token_type"] == "Bearer")
 
-            let protected = await fixture.protectedRoute("Bearer \(token)")
+            let protected = fixture.protectedRoute("Bearer \(token)")
             #expect(protected.status == 200)
             #expect(try protected.jsonBody() == ["message": "This is a protected route!", "user": "bob"])
-            #expect(await fixture.protectedRoute(token).status == 200)
+            #expect(fixture.protectedRoute(token).status == 200)
         }
     }
 
     @Test func failedLoginsAreIndistinguishable() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory)
-            _ = await fixture.register("carol", "carol's password")
-            let wrong = await fixture.login("carol", "not carol's password")
-            let unknown = await fixture.login("nobody", "not carol's password")
+            _ = fixture.register("carol", "carol's password")
+            let wrong = fixture.login("carol", "not carol's password")
+            let unknown = fixture.login("nobody", "not carol's password")
             #expect(wrong.status == 401)
             #expect(wrong.body == unknown.body)
             #expect(wrong.headers == unknown.headers)
@@ -149,26 +151,26 @@ struct ControllerFixture {
     @Test func protectedRefusesExpiredTokensByTheInjectedClock() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory, accessTTL: 100)
-            _ = await fixture.register("dave", "dave's password")
+            _ = fixture.register("dave", "dave's password")
             let token = try #require(
-                try await fixture.login("dave", "dave's password").jsonBody().objectValue?["token"]?.stringValue)
+                try fixture.login("dave", "dave's password").jsonBody().objectValue?["token"]?.stringValue)
             fixture.clock.advance(by: 129)
-            #expect(await fixture.protectedRoute("Bearer \(token)").status == 200)
+            #expect(fixture.protectedRoute("Bearer \(token)").status == 200)
             fixture.clock.advance(by: 2)
-            let expired = await fixture.protectedRoute("Bearer \(token)")
+            let expired = fixture.protectedRoute("Bearer \(token)")
             #expect(expired.status == 401)
             #expect(try expired.jsonBody().objectValue?["error"] == "invalid_token")
         }
     }
 
     @Test(arguments: [
-        (nil, "token_missing"), ("", "token_missing"), ("Bearer", "invalid_token"), ("Bearer ", "token_missing"),
+        (nil, "token_missing"), ("", "token_missing"), ("Bearer", "invalid_token"), ("Bearer ", "invalid_token"),
         ("Basic dXNlcjpwYXNz", "invalid_token"), ("Bearer x.y.z", "invalid_token"), ("Bearer a b", "invalid_token"),
     ] as [(String?, String)])
     func protectedRefusesBadAuthorizationHeaders(_ row: (String?, String)) async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try ControllerFixture(directory: directory)
-            let response = await fixture.protectedRoute(row.0)
+            let response = fixture.protectedRoute(row.0)
             #expect(response.status == 401)
             #expect(try response.jsonBody().objectValue?["error"]?.stringValue == row.1)
             #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer realm=\"gatehouse\"") == true)

@@ -24,7 +24,7 @@ struct DeferredHandlerTests {
     @Test("deferred answers keep the connection alive")
     func keepAlive() async throws {
         var router = LiveRoutes.router
-        router.add(.post, "/quick", deferred: LiveRoutes.slow(milliseconds: 10))
+        router.add(.post, "/quick", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 10))
         try await withHTTPServer(router: router) { _, port in
             let client = try HTTPTestClient(port: port)
             defer { client.close() }
@@ -42,7 +42,7 @@ struct DeferredHandlerTests {
     @Test("with one server thread, an immediate route answers in < 100 ms while 4 deferred requests wait")
     func suspendedConnectionsDoNotBlock() async throws {
         var router = LiveRoutes.router
-        router.add(.post, "/slower", deferred: LiveRoutes.slow(milliseconds: 1000))
+        router.add(.post, "/slower", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 1000))
         let configuration = HTTPServerConfiguration.ephemeral { $0.threads = 1 }
         try await withHTTPServer(router: router, configuration: configuration) { server, port in
             try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -70,15 +70,35 @@ struct DeferredHandlerTests {
         }
     }
 
+    @Test("a full worker queue answers 503 overloaded with Retry-After at once, and frees up again")
+    func fullQueue() async throws {
+        let pool = try WorkerPool(name: "tiny", workers: 1, queueLimit: 0)
+        defer { pool.shutdown() }
+        var router = Router()
+        router.add(.post, "/busy", on: pool, LiveRoutes.slow(milliseconds: 500))
+        try await withHTTPServer(router: router) { _, port in
+            let first = Task { try await blockingIO { try httpRequest(port: port, "POST", "/busy", body: []) } }
+            #expect(await waitUntil(timeout: 2) { pool.queueDepth == 0 && !first.isCancelled })
+            try await Task.sleep(for: .milliseconds(100))
+            let started = ContinuousClock.now
+            let refused = try await blockingIO { try httpRequest(port: port, "POST", "/busy", body: []) }
+            #expect(refused.status == 503)
+            #expect(refused.header("Retry-After") == "1")
+            #expect(try refused.json().objectValue?["error"] == "overloaded")
+            #expect(ContinuousClock.now - started < .milliseconds(300))
+            #expect(try await first.value.status == 200)
+            let later = try await blockingIO { try httpRequest(port: port, "POST", "/busy", body: []) }
+            #expect(later.status == 200)
+        }
+    }
+
     @Test("many deferred requests at once all get their own answer")
     func manyAtOnce() async throws {
         var router = Router()
-        router.add(
-            .post, "/echo-later",
-            deferred: { request in
-                try await Task.sleep(for: .milliseconds(20))
-                return Response(status: 200, body: request.body)
-            })
+        router.add(.post, "/echo-later", on: LiveRoutes.pool) { request in
+            usleep(20_000)
+            return Response(status: 200, body: request.body)
+        }
         try await withHTTPServer(router: router) { _, port in
             try await withThrowingTaskGroup(of: (Int, TestResponse).self) { group in
                 for index in 0..<24 {

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import MicroHTTP
 
@@ -31,16 +32,25 @@ enum LiveRoutes {
         }
         router.get("/rate-limited") { _ in throw SlowDown() }
         router.get("/broken") { _ in throw SecretFailure() }
-        router.add(.get, "/deferred-rate-limited", deferred: { _ in throw SlowDown() })
-        router.add(.get, "/deferred-broken", deferred: { _ in throw SecretFailure() })
-        router.add(.post, "/slow", deferred: slow(milliseconds: 300))
+        router.add(.get, "/deferred-rate-limited", on: pool) { _ in throw SlowDown() }
+        router.add(.get, "/deferred-broken", on: pool) { _ in throw SecretFailure() }
+        router.add(.post, "/slow", on: pool, slow(milliseconds: 300))
         return router
     }
 
-    /// A deferred handler that sleeps, then answers with what it got.
-    static func slow(milliseconds: Int) -> @Sendable (Request) async throws -> Response {
+    /// The worker pool the offloaded test routes run on, shared by the live tests.
+    static let pool: WorkerPool = {
+        do {
+            return try WorkerPool(name: "test", workers: 8, queueLimit: 256)
+        } catch {
+            fatalError("cannot start the test worker pool: \(error)")
+        }
+    }()
+
+    /// An offloaded handler that blocks its worker, then answers with what it got.
+    static func slow(milliseconds: Int) -> @Sendable (Request) throws -> Response {
         { request in
-            try await Task.sleep(for: .milliseconds(milliseconds))
+            usleep(UInt32(milliseconds) * 1000)
             return .json(["slept": .int(milliseconds), "length": .int(request.body.count)])
         }
     }

@@ -21,7 +21,7 @@ struct RouterTests {
         router.post("/items", named("post items"))
         router.add(.delete, "/items/one", .immediate(named("delete one")))
         router.post("/submit", named("submit"))
-        router.add(.post, "/slow", deferred: { _ in .json(["handler": "slow"]) })
+        router.add(.post, "/slow", on: LiveRoutes.pool) { _ in .json(["handler": "slow"]) }
         return router
     }
 
@@ -81,13 +81,14 @@ struct RouterTests {
         }
     }
 
-    @Test("a deferred route is returned as deferred")
-    func deferred() async throws {
-        guard case .handler(.deferred(let handler)) = Self.router.match(.post, "/slow") else {
-            Issue.record("expected a deferred handler")
+    @Test("an offloaded route is returned with its pool")
+    func offloaded() throws {
+        guard case .handler(.offloaded(let pool, let handler)) = Self.router.match(.post, "/slow") else {
+            Issue.record("expected an offloaded handler")
             return
         }
-        #expect(try await handler(Request(method: .post, path: "/slow")).jsonBody() == ["handler": "slow"])
+        #expect(pool === LiveRoutes.pool)
+        #expect(try handler(Request(method: .post, path: "/slow")).jsonBody() == ["handler": "slow"])
     }
 
     @Test("allowed methods for an unknown path are empty; paths are listed sorted")

@@ -8,8 +8,8 @@ import Testing
     import Glibc
 #endif
 
-/// `shutdown()` blocks while requests drain, and deferred handlers need the
-/// cooperative pool to finish: it always runs on its own thread here.
+/// `shutdown()` blocks while requests drain: it always runs on its own thread
+/// here, so the test's own tasks keep running.
 @Suite("Live server: graceful shutdown", .serialized)
 struct ShutdownTests {
     private func expectRefused(_ port: UInt16, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -22,7 +22,7 @@ struct ShutdownTests {
     @Test("a request in flight finishes; new connections are refused while it drains and after")
     func drains() async throws {
         var router = Router()
-        router.add(.post, "/slow", deferred: LiveRoutes.slow(milliseconds: 500))
+        router.add(.post, "/slow", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 500))
         try await withHTTPServer(router: router) { server, port in
             let slow = Task { try await blockingIO { try httpRequest(port: port, "POST", "/slow", body: []) } }
             #expect(await waitUntil(timeout: 2) { server.requestsInFlight == 1 })
@@ -50,7 +50,7 @@ struct ShutdownTests {
     @Test("a deferred handler slower than the grace period: shutdown returns in time and the client gets 503")
     func gracePeriodExceeded() async throws {
         var router = Router()
-        router.add(.post, "/slow", deferred: LiveRoutes.slow(milliseconds: 3000))
+        router.add(.post, "/slow", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 3000))
         let configuration = HTTPServerConfiguration.ephemeral { $0.shutdownGracePeriod = 0.3 }
         try await withHTTPServer(router: router, configuration: configuration) { server, port in
             let slow = Task { try await blockingIO { try httpRequest(port: port, "POST", "/slow", body: []) } }

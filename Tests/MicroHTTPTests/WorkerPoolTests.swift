@@ -3,7 +3,22 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import AuthService
+@testable import MicroHTTP
+
+extension WorkerPool {
+    /// Runs `work` on a worker thread and returns its result: `submit` for async tests.
+    fileprivate func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(WorkerPoolError) -> T {
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<T, WorkerPoolError>, Never>) in
+            do throws(WorkerPoolError) {
+                try submit { continuation.resume(returning: .success(work())) }
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        return try result.get()
+    }
+}
 
 /// The kernel's name of the calling thread.
 private func currentThreadName() -> String {
@@ -11,22 +26,22 @@ private func currentThreadName() -> String {
     return comm.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-@Suite("HashingPool")
-struct HashingPoolTests {
+@Suite("WorkerPool")
+struct WorkerPoolTests {
     @Test("work runs on the pool's own named threads and its result comes back")
     func dedicatedThreads() async throws {
-        let pool = try HashingPool(workers: 2, queueLimit: 8)
+        let pool = try WorkerPool(workers: 2, queueLimit: 8)
         defer { pool.shutdown() }
         let callerThread = currentThreadName()
         let workerThread = try await pool.run { currentThreadName() }
-        #expect(workerThread.hasPrefix("hashpool-"))
+        #expect(workerThread.hasPrefix("worker-"))
         #expect(workerThread != callerThread)
         #expect(try await pool.run { 6 * 7 } == 42)
     }
 
     @Test("many concurrent jobs all complete with their own results")
     func manyJobs() async throws {
-        let pool = try HashingPool(workers: 2, queueLimit: 100)
+        let pool = try WorkerPool(workers: 2, queueLimit: 100)
         defer { pool.shutdown() }
         let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for index in 0..<50 {
@@ -40,14 +55,14 @@ struct HashingPoolTests {
 
     @Test("with one worker and a queue of two, ten long jobs at once: the excess is refused at once")
     func overload() async throws {
-        let pool = try HashingPool(workers: 1, queueLimit: 2)
+        let pool = try WorkerPool(workers: 1, queueLimit: 2)
         defer { pool.shutdown() }
         let clock = ContinuousClock()
-        let outcomes = await withTaskGroup(of: (Result<Void, HashingPoolError>, Duration).self) { group in
+        let outcomes = await withTaskGroup(of: (Result<Void, WorkerPoolError>, Duration).self) { group in
             for _ in 0..<10 {
                 group.addTask {
                     let start = clock.now
-                    do throws(HashingPoolError) {
+                    do throws(WorkerPoolError) {
                         try await pool.run { _ = usleep(300_000) }
                         return (.success(()), clock.now - start)
                     } catch {
@@ -67,7 +82,7 @@ struct HashingPoolTests {
 
     @Test("queueDepth counts jobs waiting for a busy worker")
     func queueDepth() async throws {
-        let pool = try HashingPool(workers: 1, queueLimit: 10)
+        let pool = try WorkerPool(workers: 1, queueLimit: 10)
         let started = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
@@ -92,7 +107,7 @@ struct HashingPoolTests {
 
     @Test("shutdown finishes queued jobs, joins the threads, and refuses later jobs")
     func shutdown() async throws {
-        let pool = try HashingPool(workers: 2, queueLimit: 10)
+        let pool = try WorkerPool(workers: 2, queueLimit: 10)
         // Let both workers start.
         _ = try await pool.run { 0 }
         _ = try await pool.run { 0 }
@@ -106,19 +121,8 @@ struct HashingPoolTests {
         pool.shutdown()
         #expect(completed.withLock { $0 } == 6)
         #expect(pool.liveWorkers == 0)
-        await #expect(throws: HashingPoolError.shutDown) { try await pool.run { 1 } }
-        #expect(throws: HashingPoolError.shutDown) { try pool.submit {} }
+        await #expect(throws: WorkerPoolError.shutDown) { try await pool.run { 1 } }
+        #expect(throws: WorkerPoolError.shutDown) { try pool.submit {} }
         pool.shutdown()
-    }
-
-    @Test("password hashing through the pool")
-    func hashing() async throws {
-        let pool = try HashingPool(workers: 2, queueLimit: 4)
-        defer { pool.shutdown() }
-        let hasher = try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1))
-        let encoded = try await pool.run { try? hasher.hash("secret") }
-        let hash = try #require(encoded)
-        #expect(try await pool.run { hasher.verify("secret", against: hash) })
-        #expect(try await pool.run { hasher.verify("wrong", against: hasher.dummyHash) } == false)
     }
 }

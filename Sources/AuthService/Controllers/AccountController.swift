@@ -4,24 +4,31 @@ public import MicroHTTP
 /// `POST /register`: create a user.
 public struct AccountController: Sendable {
     let store: any UserStore
-    let passwords: PasswordService
+    let hasher: PasswordHasher
+    let hashingPool: WorkerPool
     let clock: WallClock
     let logger: Logger
 
-    public init(store: any UserStore, passwords: PasswordService, clock: WallClock, logger: Logger) {
+    /// - Parameters:
+    ///   - hashingPool: where registration runs, since it hashes the password.
+    public init(
+        store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, clock: WallClock, logger: Logger
+    ) {
         self.store = store
-        self.passwords = passwords
+        self.hasher = hasher
+        self.hashingPool = hashingPool
         self.clock = clock
         self.logger = logger
     }
 
     public func addRoutes(to router: inout Router) {
-        router.add(.post, "/register", deferred: register)
+        router.add(.post, "/register", on: hashingPool, register)
     }
 
     /// Registers `{username, password}`: 201 with the new user's id and name.
     /// An existing name (any case) is 409 and its password is never touched.
-    @Sendable public func register(_ request: Request) async throws -> Response {
+    /// Blocks for the hash: runs on the hashing pool.
+    @Sendable public func register(_ request: Request) throws -> Response {
         let body = try JSONBody(request)
         let username = try body.string("username")
         let password = try body.string("password")
@@ -31,7 +38,7 @@ public struct AccountController: Sendable {
         if try storeCall(logger, { () throws(StoreError) in try store.user(named: username) }) != nil {
             throw AuthError.usernameTaken
         }
-        let hash = try await passwords.hash(password)
+        let hash = try hasher.hash(password)
         let user: User
         do {
             user = try store.createUser(

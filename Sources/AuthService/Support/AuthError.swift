@@ -44,10 +44,6 @@ public struct AuthError: HTTPResponseError, Equatable {
             ])
     }
 
-    /// The hashing queue is full: try again shortly.
-    public static let overloaded = AuthError(
-        503, "overloaded", "The server is busy checking passwords; retry shortly.", headers: ["Retry-After": "1"])
-
     public static let storeUnavailable = AuthError(
         503, "unavailable", "The user store is not available right now; retry shortly.", headers: ["Retry-After": "2"])
 }
