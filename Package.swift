@@ -66,6 +66,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Benchmarks (make bench; not part of the service)
+
+        .executableTarget(
+            name: "BareHandler",
+            dependencies: ["CMicroHTTPD"],
+            path: "Benchmarks/BareHandler",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "JOSEBenchmark",
+            dependencies: ["JOSE", "JSON", "CCrypto"],
+            path: "Benchmarks/JOSEBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
 
         .target(

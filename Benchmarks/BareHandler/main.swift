@@ -1,0 +1,1 @@
+print("BareHandler: see make bench")

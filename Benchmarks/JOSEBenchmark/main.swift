@@ -1,0 +1,1 @@
+print("JOSEBenchmark: see make bench")
