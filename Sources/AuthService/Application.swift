@@ -10,17 +10,19 @@ public final class Application: Sendable {
     public let tokens: TokenService
     let store: SQLiteStore
     let hashingPool: WorkerPool
+    let storePool: WorkerPool
     let logger: Logger
 
     init(
         configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore,
-        hashingPool: WorkerPool, logger: Logger
+        hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger
     ) {
         self.configuration = configuration
         self.server = server
         self.tokens = tokens
         self.store = store
         self.hashingPool = hashingPool
+        self.storePool = storePool
         self.logger = logger
     }
 
@@ -44,6 +46,7 @@ public final class Application: Sendable {
     public func shutdown() {
         server.shutdown()
         hashingPool.shutdown()
+        storePool.shutdown()
         store.close()
         logger.info("stopped")
     }
@@ -63,9 +66,6 @@ public func buildApplication(
     try SecretFile.ensureDirectory(configuration.dataDirectory)
     let secret = try configuration.jwtSecret ?? SecretFile.loadOrCreate(in: configuration.dataDirectory)
     let key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: .hs256)
-    let tokens = TokenService(
-        keyRing: KeyRing(signingKey: key), accessTTL: configuration.accessTTL, issuer: configuration.issuer,
-        audience: configuration.audience, leeway: configuration.leeway, clock: clock)
 
     let store: SQLiteStore
     do {
@@ -76,8 +76,19 @@ public func buildApplication(
     // It holds password hashes: owner only. SQLite gives its -wal and -shm
     // files the database file's permissions.
     chmod(configuration.databasePath, 0o600)
+
+    // Sessions revoked before this start stay refused.
+    let revocations = RevocationList()
+    revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
+    let tokens = TokenService(
+        keyRing: KeyRing(signingKey: key), revocations: revocations, accessTTL: configuration.accessTTL,
+        issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway, clock: clock)
+
     let hashingPool = try WorkerPool(
         name: "hash", workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
+    // Store writes (refresh, logout) stay off the HTTP threads too, and never
+    // queue behind password hashing.
+    let storePool = try WorkerPool(name: "store", workers: 2, queueLimit: configuration.hashQueueLimit)
     let hasher = try PasswordHasher(parameters: configuration.argon2)
     if configuration.argon2.memoryKiB < Argon2Parameters().memoryKiB {
         logger.warning(
@@ -86,11 +97,13 @@ public func buildApplication(
 
     var router = Router()
     ServiceController().addRoutes(to: &router)
-    AccountController(store: store, hasher: hasher, hashingPool: hashingPool, clock: clock, logger: logger)
-        .addRoutes(to: &router)
+    AccountController(
+        store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
+        refreshTTL: configuration.refreshTTL, clock: clock, logger: logger
+    ).addRoutes(to: &router)
     SessionController(
-        store: store, hasher: hasher, hashingPool: hashingPool, tokens: tokens, refreshTTL: configuration.refreshTTL,
-        clock: clock, logger: logger
+        store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
+        refreshTTL: configuration.refreshTTL, clock: clock, logger: logger
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
 
@@ -100,5 +113,5 @@ public func buildApplication(
         logger: logger)
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
-        logger: logger)
+        storePool: storePool, logger: logger)
 }

@@ -28,10 +28,11 @@ struct ControllerFixture {
         let pool = try WorkerPool(workers: 1, queueLimit: 1)
         let logger = Logger(level: .debug, sink: logs)
         accounts = AccountController(
-            store: store, hasher: hasher, hashingPool: pool, clock: clock.clock, logger: logger)
+            store: store, hasher: hasher, hashingPool: pool, storePool: pool, tokens: tokens, refreshTTL: 86_400,
+            clock: clock.clock, logger: logger)
         sessions = SessionController(
-            store: store, hasher: hasher, hashingPool: pool, tokens: tokens, refreshTTL: 86_400, clock: clock.clock,
-            logger: logger)
+            store: store, hasher: hasher, hashingPool: pool, storePool: pool, tokens: tokens, refreshTTL: 86_400,
+            clock: clock.clock, logger: logger)
         protected = ProtectedController(tokens: tokens)
     }
 

@@ -178,6 +178,12 @@ extension Configuration {
             }
             try apply(option, value ?? "", to: &configuration, as: option.flag)
         }
+        // A session outlives every access token it issues only if this holds.
+        guard configuration.refreshTTL >= configuration.accessTTL else {
+            throw ConfigurationError(
+                "GATEHOUSE_REFRESH_TTL (\(configuration.refreshTTL) s) must be at least GATEHOUSE_ACCESS_TTL "
+                    + "(\(configuration.accessTTL) s)")
+        }
         return configuration
     }
 

@@ -1,28 +1,41 @@
+import Foundation
 import JSON
 public import MicroHTTP
 
-/// `POST /register`: create a user.
+/// Accounts: `POST /register` creates one; `GET /me` shows the caller's;
+/// `POST /password` changes its password; `DELETE /me` deletes it.
 public struct AccountController: Sendable {
     let store: any UserStore
     let hasher: PasswordHasher
     let hashingPool: WorkerPool
+    let storePool: WorkerPool
+    let tokens: TokenService
+    let refreshTTL: Int
     let clock: WallClock
     let logger: Logger
 
     /// - Parameters:
-    ///   - hashingPool: where registration runs, since it hashes the password.
+    ///   - hashingPool: where the routes that hash or check a password run.
+    ///   - storePool: where `GET /me` runs (it reads the store).
     public init(
-        store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, clock: WallClock, logger: Logger
+        store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, logger: Logger
     ) {
         self.store = store
         self.hasher = hasher
         self.hashingPool = hashingPool
+        self.storePool = storePool
+        self.tokens = tokens
+        self.refreshTTL = refreshTTL
         self.clock = clock
         self.logger = logger
     }
 
     public func addRoutes(to router: inout Router) {
         router.add(.post, "/register", on: hashingPool, register)
+        router.add(.get, "/me", on: storePool, me)
+        router.add(.post, "/password", on: hashingPool, changePassword)
+        router.add(.delete, "/me", on: hashingPool, deleteAccount)
     }
 
     /// Registers `{username, password}`: 201 with the new user's id and name.
@@ -55,6 +68,63 @@ public struct AccountController: Sendable {
                 "message": "User registered successfully!",
                 "user": ["id": .string(user.id), "username": .string(user.username)],
             ], status: 201)
+    }
+
+    /// The caller's account: `{"id", "username", "created_at"}` (RFC 3339, UTC).
+    @Sendable public func me(_ request: Request) throws -> Response {
+        let user = try currentUser(request).user
+        let created = Date(timeIntervalSince1970: TimeInterval(user.createdAt)).formatted(.iso8601)
+        return .json(["id": .string(user.id), "username": .string(user.username), "created_at": .string(created)])
+    }
+
+    /// Changes the password `{current_password, new_password}`: 204. Every
+    /// other session of the user ends; the caller's stays.
+    @Sendable public func changePassword(_ request: Request) throws -> Response {
+        let (caller, user) = try currentUser(request)
+        let body = try JSONBody(request)
+        let current = try body.string("current_password")
+        let new = try body.string("new_password")
+        try checkPassword(current, of: user)
+        try CredentialRules.validatePassword(new, username: user.username)
+        let hash = try hasher.hash(new)
+        let now = clock.seconds
+        let ended = try storeCall(logger) { () throws(StoreError) in
+            try store.updatePasswordHash(userID: user.id, passwordHash: hash)
+            return try store.revokeSessions(userID: user.id, except: caller.sessionID, at: now)
+        }
+        tokens.revocations.revoke(ended, until: now + Int64(refreshTTL), now: now)
+        logger.info("password changed", ["user_id": user.id, "sessions_ended": String(ended.count)])
+        return .empty(status: 204)
+    }
+
+    /// Deletes the caller's account `{password}` with every session: 204.
+    @Sendable public func deleteAccount(_ request: Request) throws -> Response {
+        let (caller, user) = try currentUser(request)
+        try checkPassword(try JSONBody(request).string("password"), of: user)
+        let now = clock.seconds
+        let ended = try storeCall(logger) { () throws(StoreError) in
+            let ended = try store.revokeSessions(userID: user.id, except: nil, at: now)
+            try store.deleteUser(id: user.id)
+            return ended
+        }
+        tokens.revocations.revoke(ended + [caller.sessionID], until: now + Int64(refreshTTL), now: now)
+        logger.info("account deleted", ["user_id": user.id])
+        return .empty(status: 204)
+    }
+
+    /// The authenticated caller and their stored account; 401 if it is gone.
+    private func currentUser(_ request: Request) throws -> (caller: AuthenticatedUser, user: User) {
+        let caller = try tokens.authenticate(request)
+        guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: caller.userID) }) else {
+            throw AuthError.invalidToken("the account no longer exists")
+        }
+        return (caller, user)
+    }
+
+    private func checkPassword(_ password: String, of user: User) throws(AuthError) {
+        guard password.utf8.count <= CredentialRules.passwordBytes.upperBound,
+            hasher.verify(password, against: user.passwordHash)
+        else { throw AuthError.invalidCredentials }
     }
 }
 

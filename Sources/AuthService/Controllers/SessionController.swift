@@ -2,23 +2,29 @@ import JOSE
 import JSON
 public import MicroHTTP
 
-/// `POST /login`: check a password and open a session.
+/// Sessions: `POST /login` opens one, `POST /refresh` rotates its refresh
+/// token, `POST /logout` ends it (or, with `?all=true`, every session of the user).
 public struct SessionController: Sendable {
     let store: any UserStore
     let hasher: PasswordHasher
     let hashingPool: WorkerPool
+    let storePool: WorkerPool
     let tokens: TokenService
     let refreshTTL: Int
     let clock: WallClock
     let logger: Logger
 
+    /// - Parameters:
+    ///   - hashingPool: where login runs (it checks a password).
+    ///   - storePool: where refresh and logout run (they write to the store).
     public init(
-        store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, tokens: TokenService, refreshTTL: Int,
-        clock: WallClock, logger: Logger
+        store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, logger: Logger
     ) {
         self.store = store
         self.hasher = hasher
         self.hashingPool = hashingPool
+        self.storePool = storePool
         self.tokens = tokens
         self.refreshTTL = refreshTTL
         self.clock = clock
@@ -27,6 +33,8 @@ public struct SessionController: Sendable {
 
     public func addRoutes(to router: inout Router) {
         router.add(.post, "/login", on: hashingPool, login)
+        router.add(.post, "/refresh", on: storePool, refresh)
+        router.add(.post, "/logout", on: storePool, logout)
     }
 
     /// Logs in `{username, password}`: 200 with an access token (as both
@@ -50,16 +58,66 @@ public struct SessionController: Sendable {
         let now = clock.seconds
         let sessionID = Identifier.session()
         let refresh = RefreshToken.generate()
-        let refreshExpiresAt = now + Int64(refreshTTL)
-        let session = Session(
-            id: sessionID, userID: user.id, createdAt: now,
-            expiresAt: max(refreshExpiresAt, now + Int64(tokens.accessTTL)), revokedAt: nil)
+        // Configuration keeps refreshTTL >= accessTTL, so the session outlives its access tokens.
+        let expiresAt = now + Int64(refreshTTL)
+        let session = Session(id: sessionID, userID: user.id, createdAt: now, expiresAt: expiresAt)
         try storeCall(logger) { () throws(StoreError) in
-            try store.createSession(session, refreshTokenHash: refresh.hash, refreshExpiresAt: refreshExpiresAt)
+            try store.createSession(session, refreshTokenHash: refresh.hash, refreshExpiresAt: expiresAt)
         }
         let accessToken = tokens.issueAccessToken(userID: user.id, username: user.username, sessionID: sessionID)
         logger.info("login", ["user_id": user.id, "session_id": sessionID])
         return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: refresh.value)
+    }
+
+    /// Rotates `{refresh_token}`: 200 with a new access token and a new
+    /// refresh token; the old one is consumed. Presenting a consumed refresh
+    /// token again means it was stolen (or the client is broken): the whole
+    /// session is revoked, its access tokens included.
+    @Sendable public func refresh(_ request: Request) throws -> Response {
+        let presented = try JSONBody(request).string("refresh_token")
+        guard RefreshToken.isWellFormed(presented) else { throw AuthError.invalidRefreshToken }
+        let now = clock.seconds
+        let next = RefreshToken.generate()
+        let rotation = try storeCall(logger) { () throws(StoreError) in
+            try store.rotateRefreshToken(
+                hash: RefreshToken.hash(of: presented), newHash: next.hash, newExpiresAt: now + Int64(refreshTTL),
+                now: now)
+        }
+        switch rotation {
+        case .invalid:
+            throw AuthError.invalidRefreshToken
+        case .reused(let sessionID):
+            try storeCall(logger) { () throws(StoreError) in try store.revokeSession(id: sessionID, at: now) }
+            tokens.revocations.revoke(sessionID, until: now + Int64(refreshTTL), now: now)
+            logger.warning("refresh token reused; session revoked", ["session_id": sessionID])
+            throw AuthError.invalidRefreshToken
+        case .rotated(let session):
+            guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) })
+            else { throw AuthError.invalidRefreshToken }
+            let accessToken = tokens.issueAccessToken(
+                userID: user.id, username: user.username, sessionID: session.id)
+            return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: next.value)
+        }
+    }
+
+    /// Ends the caller's session (204); with `?all=true`, every session of the
+    /// caller. Their access tokens are refused from now on and their refresh
+    /// tokens are gone.
+    @Sendable public func logout(_ request: Request) throws -> Response {
+        let caller = try tokens.authenticate(request)
+        let now = clock.seconds
+        let ended: [String]
+        if request.queryValue("all") == "true" {
+            ended = try storeCall(logger) { () throws(StoreError) in
+                try store.revokeSessions(userID: caller.userID, except: nil, at: now)
+            }
+        } else {
+            try storeCall(logger) { () throws(StoreError) in try store.revokeSession(id: caller.sessionID, at: now) }
+            ended = [caller.sessionID]
+        }
+        tokens.revocations.revoke(ended + [caller.sessionID], until: now + Int64(refreshTTL), now: now)
+        logger.info("logout", ["user_id": caller.userID, "sessions": String(Set(ended + [caller.sessionID]).count)])
+        return .empty(status: 204)
     }
 
     /// The body login and refresh answer with, never cached.

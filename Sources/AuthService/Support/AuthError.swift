@@ -44,6 +44,10 @@ public struct AuthError: HTTPResponseError, Equatable {
             ])
     }
 
+    /// A refresh token that is unknown, expired, consumed or of an ended session.
+    public static let invalidRefreshToken = AuthError(
+        401, "invalid_token", "The refresh token is invalid, expired or already used; log in again.")
+
     public static let storeUnavailable = AuthError(
         503, "unavailable", "The user store is not available right now; retry shortly.", headers: ["Retry-After": "2"])
 }

@@ -12,6 +12,12 @@ struct RefreshToken {
     }
 
     static func hash(of value: String) -> [UInt8] { Digest.sha256(Array(value.utf8)) }
+
+    /// Whether `value` could be one of ours (43 base64url characters, 256 bits):
+    /// anything else is refused without a store lookup.
+    static func isWellFormed(_ value: String) -> Bool {
+        value.utf8.count == 43 && Base64URL.decode(value)?.count == 32
+    }
 }
 
 /// Random identifiers for users, sessions and tokens.

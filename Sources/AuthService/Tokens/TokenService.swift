@@ -12,9 +12,10 @@ public struct AuthenticatedUser: Sendable, Equatable {
 }
 
 /// Issues access tokens and checks the ones that come back. Pure CPU: no
-/// store access on the check path.
+/// store access on the check path; revoked sessions come from memory.
 public final class TokenService: Sendable {
     public let keyRing: KeyRing
+    public let revocations: RevocationList
     public let accessTTL: Int
     public let issuer: String
     public let audience: String?
@@ -22,8 +23,12 @@ public final class TokenService: Sendable {
     let verifier: JWTVerifier
     let clock: WallClock
 
-    public init(keyRing: KeyRing, accessTTL: Int, issuer: String, audience: String?, leeway: Int, clock: WallClock) {
+    public init(
+        keyRing: KeyRing, revocations: RevocationList = RevocationList(), accessTTL: Int, issuer: String,
+        audience: String?, leeway: Int, clock: WallClock
+    ) {
         self.keyRing = keyRing
+        self.revocations = revocations
         self.accessTTL = accessTTL
         self.issuer = issuer
         self.audience = audience
@@ -73,6 +78,7 @@ public final class TokenService: Sendable {
         else {
             throw .invalidToken("the token lacks the sub, user, sid or jti claim")
         }
+        guard !revocations.isRevoked(sessionID) else { throw .invalidToken("the session has ended") }
         return AuthenticatedUser(
             userID: subject, username: username, sessionID: sessionID, tokenID: tokenID,
             expiresAt: verified.expiresAt)
