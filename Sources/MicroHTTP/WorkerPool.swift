@@ -67,7 +67,7 @@ public final class WorkerPool: Sendable {
         self.name = name
         self.workers = max(1, workers)
         self.queueLimit = max(0, queueLimit)
-        core = Core(queueLimit: self.queueLimit)
+        core = Core(workers: self.workers, queueLimit: self.queueLimit)
         for index in 0..<self.workers {
             let context = Unmanaged.passRetained(WorkerContext(core: core, name: "\(name)-\(index)")).toOpaque()
             var thread = pthread_t()
@@ -96,7 +96,7 @@ public final class WorkerPool: Sendable {
 
     /// Jobs waiting for a worker (not counting running ones), for metrics.
     public var queueDepth: Int {
-        core.state.withLock { $0.waiting }
+        core.state.withLock { core.waiting($0) }
     }
 
     /// Refuses new jobs, lets the queued ones finish, and joins the worker threads. Returns when
@@ -119,29 +119,35 @@ private final class Core: Sendable {
     struct State {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
-        var idleWorkers = 0
+        /// Jobs a worker has taken and not finished.
+        var running = 0
         var liveWorkers = 0
         var isShutDown = false
         var threads: [pthread_t] = []
 
         var queued: Int { jobs.count - head }
-        /// Queued jobs that no idle worker is about to take.
-        var waiting: Int { max(0, queued - idleWorkers) }
     }
 
+    let workers: Int
     let queueLimit: Int
     let state = Mutex(State())
     /// One signal per queued job, plus one per worker at shutdown.
     let wakeups = DispatchSemaphore(value: 0)
 
-    init(queueLimit: Int) {
+    init(workers: Int, queueLimit: Int) {
+        self.workers = workers
         self.queueLimit = queueLimit
     }
+
+    /// Queued jobs that no free worker is about to take.
+    func waiting(_ state: State) -> Int { max(0, state.queued - max(0, workers - state.running)) }
 
     func submit(_ job: @escaping @Sendable () -> Void) throws(WorkerPoolError) {
         try state.withLock { (state) throws(WorkerPoolError) in
             guard !state.isShutDown else { throw .shutDown }
-            guard state.waiting < queueLimit || state.queued < state.idleWorkers else { throw .overloaded }
+            // Counted by jobs, not by idle threads, so a worker that is between
+            // two jobs (or still starting) never makes the pool look full.
+            guard state.queued + state.running < workers + queueLimit else { throw .overloaded }
             state.jobs.append(job)
         }
         wakeups.signal()
@@ -149,14 +155,13 @@ private final class Core: Sendable {
 
     func workLoop() {
         while true {
-            state.withLock { $0.idleWorkers += 1 }
             wakeups.wait()
             let job = state.withLock { state -> (@Sendable () -> Void)? in
-                state.idleWorkers -= 1
                 // Jobs are queued before their signal, so an empty queue means a stop signal.
                 guard state.head < state.jobs.count else { return nil }
                 let job = state.jobs[state.head]
                 state.head += 1
+                state.running += 1
                 if state.head == state.jobs.count {
                     state.jobs.removeAll(keepingCapacity: true)
                     state.head = 0
@@ -168,6 +173,7 @@ private final class Core: Sendable {
             }
             guard let job else { break }
             job()
+            state.withLock { $0.running -= 1 }
         }
         state.withLock { $0.liveWorkers -= 1 }
     }
