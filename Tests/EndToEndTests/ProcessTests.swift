@@ -47,6 +47,28 @@ import TestSupport
         }
     }
 
+    @Test func sessionsAndRevocationsSurviveARestart() async throws {
+        try await withTemporaryDirectory { directory in
+            let first = try GatehouseProcess(environment: Self.environment(directory), logPath: directory + "/1.log")
+            let client = try HTTPTestClient(port: try first.waitUntilListening())
+            #expect(try client.send("POST", "/register", json: ["username": "bob", "password": "secret-password"]).status == 201)
+            let ended = try client.login("bob", "secret-password")
+            let kept = try client.login("bob", "secret-password")
+            #expect(try client.post("/logout", bearer: ended.access).status == 204)
+            client.close()
+            #expect(first.stop() == 0)
+
+            let second = try GatehouseProcess(environment: Self.environment(directory), logPath: directory + "/2.log")
+            let again = try HTTPTestClient(port: try second.waitUntilListening())
+            #expect(try again.get("/protected", bearer: ended.access).status == 401)
+            #expect(try again.refresh(ended.refresh).status == 401)
+            #expect(try again.get("/protected", bearer: kept.access).status == 200)
+            #expect(try again.refresh(kept.refresh).status == 200)
+            again.close()
+            #expect(second.stop() == 0)
+        }
+    }
+
     @Test func sigtermFinishesRequestsInFlightThenExitsZero() async throws {
         try await withTemporaryDirectory { directory in
             // A deliberately slow hash, so the login is still running when the signal lands.
