@@ -84,8 +84,9 @@ public func buildApplication(
         keyRing: KeyRing(signingKey: key), revocations: revocations, accessTTL: configuration.accessTTL,
         issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway, clock: clock)
 
+    // Niceness 10: where hashing and HTTP threads share a core, token checks win.
     let hashingPool = try WorkerPool(
-        name: "hash", workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit)
+        name: "hash", workers: configuration.hashWorkers, queueLimit: configuration.hashQueueLimit, niceness: 10)
     // Store writes (refresh, logout) stay off the HTTP threads too, and never
     // queue behind password hashing.
     let storePool = try WorkerPool(name: "store", workers: 2, queueLimit: configuration.hashQueueLimit)

@@ -310,13 +310,16 @@ private func makeRequest(
         pointer.pointee.collectingQuery = true
         _ = MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectValue, pointer)
     }
-    return Request(
+    var request = Request(
         method: HTTPMethod(rawValue: method.map { String(cString: $0) } ?? "GET"),
         path: url.map { String(cString: $0) } ?? "/",
         query: collected.query,
         headers: HTTPHeaders(collected.headers),
-        body: body,
-        remoteAddress: CMicroHTTPD_client_address(connection).flatMap(SocketAddress.text(of:)))
+        body: body)
+    if let address = CMicroHTTPD_client_address(connection), let peer = SocketAddress(copying: address) {
+        request.peer = .socket(peer)
+    }
+    return request
 }
 
 private struct CollectedValues {

@@ -10,8 +10,14 @@ public struct Request: Sendable {
     public var headers: HTTPHeaders
     /// The request body, at most the server's body limit.
     public var body: [UInt8]
+    /// The peer's address, kept raw: most requests never ask for it as text.
+    var peer: PeerAddress
+
     /// The peer's IP address as text (`127.0.0.1`, `::1`), when known.
-    public var remoteAddress: String?
+    public var remoteAddress: String? {
+        get { peer.text }
+        set { peer = newValue.map(PeerAddress.text) ?? .unknown }
+    }
 
     public init(
         method: HTTPMethod,
@@ -26,7 +32,7 @@ public struct Request: Sendable {
         self.query = query
         self.headers = headers
         self.body = body
-        self.remoteAddress = remoteAddress
+        self.peer = remoteAddress.map(PeerAddress.text) ?? .unknown
     }
 
     /// The first value of a header field, any case.
@@ -44,6 +50,21 @@ public struct Request: Sendable {
         guard let value = headers["Content-Type"] else { return nil }
         let type = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return type.trimmingSpaces().lowercased()
+    }
+}
+
+/// Where a request came from: as the socket gave it, or as text.
+enum PeerAddress: Sendable {
+    case unknown
+    case socket(SocketAddress)
+    case text(String)
+
+    var text: String? {
+        switch self {
+        case .unknown: nil
+        case .socket(let address): address.text
+        case .text(let text): text
+        }
     }
 }
 

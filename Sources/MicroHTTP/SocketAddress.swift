@@ -2,10 +2,37 @@
 import Glibc
 #endif
 
-/// An IPv4 or IPv6 socket address built from an address literal.
-struct SocketAddress {
+/// An IPv4 or IPv6 socket address.
+struct SocketAddress: @unchecked Sendable {
+    // @unchecked: sockaddr_storage is plain bytes with no pointers.
     private var storage = sockaddr_storage()
     let isIPv6: Bool
+
+    /// A copy of the address a connection reported, or nil for another family.
+    init?(copying address: UnsafePointer<sockaddr>) {
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            withUnsafeMutableBytes(of: &storage) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: MemoryLayout<sockaddr_in>.size))
+            }
+            isIPv6 = false
+        case AF_INET6:
+            withUnsafeMutableBytes(of: &storage) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: MemoryLayout<sockaddr_in6>.size))
+            }
+            isIPv6 = true
+        default:
+            return nil
+        }
+    }
+
+    /// The address part as text (`127.0.0.1`, `::1`).
+    var text: String? {
+        var copy = storage
+        return withUnsafePointer(to: &copy) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Self.text(of: $0) }
+        }
+    }
 
     /// nil unless `host` is an IPv4 or IPv6 literal (`localhost` is taken as 127.0.0.1).
     init?(host: String, port: UInt16) {

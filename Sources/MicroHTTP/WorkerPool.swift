@@ -58,18 +58,24 @@ public final class WorkerPool: Sendable {
     /// Starts the worker threads, named `<name>-<n>`.
     /// - Parameters:
     ///   - name: a short name for the threads (Linux keeps 15 bytes of a thread name).
+    ///   - niceness: added to the threads' scheduling niceness (Linux nice values are per
+    ///     thread). A positive value lets the HTTP threads preempt this pool's work when they
+    ///     share a core: token checks do not queue behind password hashes.
     ///   - workers: number of threads (at least 1 is started).
     ///   - queueLimit: how many jobs may wait for a busy worker (negative counts as 0: a job is
     ///     accepted only when a worker is idle).
     /// - Throws: ``WorkerPoolError/cannotStartWorker(code:)`` if a thread cannot be created; the
     ///   threads already started are stopped first.
-    public init(name: String = "worker", workers: Int, queueLimit: Int) throws(WorkerPoolError) {
+    public init(name: String = "worker", workers: Int, queueLimit: Int, niceness: Int32 = 0)
+        throws(WorkerPoolError)
+    {
         self.name = name
         self.workers = max(1, workers)
         self.queueLimit = max(0, queueLimit)
         core = Core(workers: self.workers, queueLimit: self.queueLimit)
         for index in 0..<self.workers {
-            let context = Unmanaged.passRetained(WorkerContext(core: core, name: "\(name)-\(index)")).toOpaque()
+            let worker = WorkerContext(core: core, name: "\(name)-\(index)", niceness: niceness)
+            let context = Unmanaged.passRetained(worker).toOpaque()
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, workerPoolThreadMain, context)
             guard rc == 0 else {
@@ -207,10 +213,12 @@ private final class Core: Sendable {
 private final class WorkerContext {
     let core: Core
     let name: String
+    let niceness: Int32
 
-    init(core: Core, name: String) {
+    init(core: Core, name: String, niceness: Int32) {
         self.core = core
         self.name = name
+        self.niceness = niceness
     }
 }
 
@@ -220,6 +228,11 @@ private func workerPoolThreadMain(_ argument: UnsafeMutableRawPointer?) -> Unsaf
     let context = Unmanaged<WorkerContext>.fromOpaque(argument).takeRetainedValue()
     // Names show in top -H, perf and gdb (Foundation sets the kernel's name; Linux keeps 15 bytes).
     Thread.current.name = context.name
+    if context.niceness != 0 {
+        // Relative to the creating thread's; on Linux/NPTL nice(2) changes only the calling
+        // thread. Failure only leaves the inherited value.
+        _ = nice(context.niceness)
+    }
     context.core.state.withLock { $0.liveWorkers += 1 }
     context.core.workLoop()
     return nil

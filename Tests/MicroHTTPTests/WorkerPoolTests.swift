@@ -126,3 +126,17 @@ struct WorkerPoolTests {
         pool.shutdown()
     }
 }
+
+@Suite("WorkerPool niceness")
+struct WorkerPoolNicenessTests {
+    @Test("a pool's threads run at the niceness it was given; the caller's is untouched")
+    func niceness() async throws {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let callerBefore = getpriority(which, 0)
+        let pool = try WorkerPool(name: "nice", workers: 1, queueLimit: 1, niceness: 5)
+        defer { pool.shutdown() }
+        let workerNice = try await pool.run { getpriority(which, 0) }
+        #expect(workerNice == min(19, callerBefore + 5))
+        #expect(getpriority(which, 0) == callerBefore)
+    }
+}

@@ -133,6 +133,9 @@ enum BearerToken {
     /// "bearer" in any case.
     private static func isBearer(_ scheme: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
         guard scheme.count == 6 else { return false }
-        return zip(scheme, "bearer".utf8).allSatisfy { $0 | 0x20 == $1 }
+        let start = scheme.startIndex
+        return scheme[start] | 0x20 == UInt8(ascii: "b") && scheme[start + 1] | 0x20 == UInt8(ascii: "e")
+            && scheme[start + 2] | 0x20 == UInt8(ascii: "a") && scheme[start + 3] | 0x20 == UInt8(ascii: "r")
+            && scheme[start + 4] | 0x20 == UInt8(ascii: "e") && scheme[start + 5] | 0x20 == UInt8(ascii: "r")
     }
 }
