@@ -9,7 +9,7 @@ BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-
 TEST_PACKAGES := wrk apache2-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-deps build build-debug run test format clean
+.PHONY: all deps test-deps build build-debug run test bench format clean
 
 all: build
 
@@ -44,6 +44,20 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}
+
+# Benchmarks on loopback, bounded, one run: wrk against a bare libmicrohttpd
+# handler (the ceiling) and gatehouse (/protected, /auth/verify once it exists,
+# /login, /protected during a login storm), peak RSS, an RSS soak, and the JOSE
+# micro-benchmark; prints a Markdown table and writes .build/bench-results.md.
+# Servers are pinned to CPU 0 with one thread, wrk to CPU 1.
+# Variables (environment), see Benchmarks/bench.sh for all of them:
+#   BENCH_SECONDS=5        seconds per wrk run
+#   BENCH_SOAK_SECONDS=300 soak length (0 skips it); the default run takes about 6 minutes after the build
+#   BENCH_CONNECTIONS=50   wrk connections for the throughput runs
+#   BENCH_SCRATCH_PATH=    SwiftPM scratch path (default .build)
+# Quick run: BENCH_SECONDS=2 BENCH_SOAK_SECONDS=0 make bench
+bench: test-deps build
+	SWIFT="$(SWIFT)" bash Benchmarks/bench.sh
 
 format:
 	swift-format format --in-place --recursive Package.swift Sources Tests Benchmarks

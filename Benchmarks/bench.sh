@@ -1,0 +1,543 @@
+#!/usr/bin/env bash
+# make bench: Gatehouse against the ceiling, in one run, on loopback only.
+#
+# Builds the release binaries (gatehouse, BareHandler, JOSEBenchmark), then:
+#   1. wrk against the bare libmicrohttpd handler (Benchmarks/BareHandler), the ceiling;
+#   2. wrk against gatehouse: GET /protected with a real token, /auth/verify
+#      (once it exists), POST /login (Argon2id, default cost);
+#   3. GET /protected while a POST /login storm saturates the hashing pool;
+#   4. peak and current RSS of gatehouse; then a soak of GET /protected
+#      (RSS growth between the end of its first slice and its end);
+#   5. the JOSE micro-benchmark (HS256 sign/verify against a raw reused HMAC).
+# Servers run pinned to one core with one worker thread, wrk to the other
+# (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
+# It prints a Markdown table and writes it to .build/bench-results.md.
+#
+# Settings (environment):
+#   BENCH_SECONDS            seconds per wrk run (default 5)
+#   BENCH_SOAK_SECONDS       soak length, run in slices of at most 30 s; 0 skips it (default 300)
+#   BENCH_CONNECTIONS        wrk connections for the throughput runs (default 50)
+#   BENCH_LOGIN_CONNECTIONS  wrk connections for the POST /login run (default 4)
+#   BENCH_STORM_CONNECTIONS  wrk connections of the login storm (default 8)
+#   BENCH_JOSE_SECONDS       seconds per JOSE measurement (default 2)
+#   BENCH_SERVER_CPU, BENCH_CLIENT_CPU  cores for the server and for wrk (default 0 and 1)
+#   BENCH_SCRATCH_PATH       SwiftPM scratch path (default: SwiftPM's own, .build)
+#   SWIFT                    the swift driver (default swift)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SWIFT=${SWIFT:-swift}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_SOAK_SECONDS=${BENCH_SOAK_SECONDS:-300}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-50}
+BENCH_LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-4}
+BENCH_STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-8}
+BENCH_JOSE_SECONDS=${BENCH_JOSE_SECONDS:-2}
+BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
+BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+BENCH_SCRATCH_PATH=${BENCH_SCRATCH_PATH:-}
+
+# The storm's /protected run uses a fixed, moderate connection count.
+STORM_PROTECTED_CONNECTIONS=10
+BENCH_USER=benchuser
+BENCH_PASSWORD=bench-password-1 # must match Benchmarks/wrk/login.lua
+RESULTS=.build/bench-results.md
+
+fail() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
+for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
+    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU; do
+    is_count "${!name}" || fail "$name must be a whole number (got '${!name}')"
+done
+((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 600)) || fail "BENCH_SECONDS must be from 1 to 600"
+((BENCH_CONNECTIONS >= 1 && BENCH_LOGIN_CONNECTIONS >= 1 && BENCH_STORM_CONNECTIONS >= 1)) ||
+    fail "the BENCH_*_CONNECTIONS counts must be at least 1"
+((BENCH_SOAK_SECONDS <= 3600)) || fail "BENCH_SOAK_SECONDS must be at most 3600"
+((BENCH_JOSE_SECONDS >= 1 && BENCH_JOSE_SECONDS <= 60)) || fail "BENCH_JOSE_SECONDS must be from 1 to 60"
+for tool in wrk curl taskset awk; do
+    command -v "$tool" >/dev/null || fail "$tool is missing (make bench installs it: make test-deps)"
+done
+CPUS=$(nproc)
+((BENCH_SERVER_CPU < CPUS && BENCH_CLIENT_CPU < CPUS)) || fail "this machine has $CPUS CPUs; set BENCH_SERVER_CPU and BENCH_CLIENT_CPU"
+((CPUS >= 2)) || echo "bench: only one CPU: server and wrk share it, figures will be low" >&2
+
+# The service must run on its defaults, not on whatever the caller's shell sets.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^GATEHOUSE_' || true)
+
+# MARK: - Processes (every one by PID, all stopped on exit)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+declare -A RUNNING=() # pid -> name
+
+# SIGTERM, up to 5 s, then SIGKILL; reaps it and leaves its exit status in STOP_STATUS.
+stop_process() { # pid
+    local pid=$1
+    STOP_STATUS=
+    [[ -n ${RUNNING[$pid]:-} ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    local tries=0
+    while kill -0 "$pid" 2>/dev/null && ((tries < 50)); do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    STOP_STATUS=0
+    wait "$pid" 2>/dev/null || STOP_STATUS=$?
+    unset "RUNNING[$pid]"
+}
+
+# Stops the run if a server died (and says how), instead of measuring refused connections.
+check_alive() { # pid name log-file
+    kill -0 "$1" 2>/dev/null && return 0
+    local status=0
+    wait "$1" 2>/dev/null || status=$?
+    unset "RUNNING[$1]"
+    echo "bench: $2 (pid $1) is gone (exit status $status); the end of its log:" >&2
+    tail -n 20 "$3" >&2
+    exit 1
+}
+
+# A curl that never stops the script by itself: prints the HTTP status, 000 if there was none.
+http_status() { # output-file curl-arguments...
+    local out=$1
+    shift
+    curl -s --max-time 30 -o "$out" -w '%{http_code}' "$@" || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${!RUNNING[@]}"; do stop_process "$pid"; done
+    if [[ -n ${WORK:-} && -d $WORK && $WORK == */gatehouse-bench.* ]]; then
+        rm -rf -- "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits (at most 10 s) for a server to log its port; prints the port.
+wait_for_port() { # pid log-file sed-pattern-with-one-group
+    local pid=$1 log=$2 pattern=$3 port tries=0
+    while ((tries < 200)); do
+        port=$(sed -n "s/$pattern/\1/p" "$log" | head -n 1)
+        if [[ -n $port ]]; then
+            echo "$port"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "server (pid $pid) exited before listening"; }
+        sleep 0.05
+        tries=$((tries + 1))
+    done
+    cat "$log" >&2
+    fail "server (pid $pid) did not report its port within 10 s"
+}
+
+# MARK: - wrk
+
+WRK_COMMANDS=()
+
+# A command line as it would be typed (arguments with spaces in single quotes).
+quoted() {
+    local argument line=
+    for argument in "$@"; do
+        [[ $argument == *[[:space:]]* ]] && argument="'$argument'"
+        line+="${line:+ }$argument"
+    done
+    echo "$line"
+}
+
+# CPU time, in nanoseconds: of a process (all its threads; 0 for no pid), of
+# this shell's reaped children (wrk), and of the whole machine (busy, steal included).
+process_cpu_ns() { # pid or empty
+    [[ -n $1 ]] || { echo 0; return; }
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+# Reads what `times >"$WORK/times"` wrote (it must run in this shell, not in a
+# subshell, whose children are not ours).
+children_cpu_ns() {
+    awk 'NR == 2 { split($1 " " $2, t, /[ms ]+/); printf "%.0f", (t[1] * 60 + t[2] + t[3] * 60 + t[4]) * 1e9 }' \
+        "$WORK/times"
+}
+CLOCK_TICKS=$(getconf CLK_TCK)
+machine_cpu_ns() {
+    awk -v hz="$CLOCK_TICKS" '/^cpu / { printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz }' /proc/stat
+}
+
+# Runs a command and writes to <file>.cpu how much CPU went where meanwhile:
+# the measured process (MEASURED_PID), the command itself, and everything else
+# on the machine ("other", in CPUs: other sessions, builds, the hypervisor),
+# which says how far to trust the figure. With BACKGROUND_LOAD set (the login
+# storm runs alongside) none of it can be told apart, and all is "-".
+MEASURED_PID=
+BACKGROUND_LOAD=
+run_accounted() { # cpu-file command...
+    local file=$1
+    shift
+    local server0 children0 machine0 start server1 children1 machine1 end
+    server0=$(process_cpu_ns "$MEASURED_PID")
+    times >"$WORK/times"
+    children0=$(children_cpu_ns)
+    machine0=$(machine_cpu_ns)
+    start=$(date +%s%N)
+    "$@"
+    end=$(date +%s%N)
+    machine1=$(machine_cpu_ns)
+    times >"$WORK/times"
+    children1=$(children_cpu_ns)
+    server1=$(process_cpu_ns "$MEASURED_PID")
+    awk -v s="$((server1 - server0))" -v c="$((children1 - children0))" -v m="$((machine1 - machine0))" \
+        -v w="$((end - start))" -v background="$BACKGROUND_LOAD" 'BEGIN {
+            other = (m - s - c) / w; if (other < 0) other = 0
+            if (background) print "server_cpu_ns=- client_cpu_ns=- other_cpus=-"
+            else printf "server_cpu_ns=%.0f client_cpu_ns=%.0f other_cpus=%.2f\n", s, c, other
+        }' >"$file"
+}
+
+# Runs wrk pinned to the client CPU, output to a file (and its CPU accounting
+# to <file>.cpu); records the command.
+run_wrk() { # output-file wrk-arguments...
+    local out=$1
+    shift
+    WRK_COMMANDS+=("$(quoted taskset -c "$BENCH_CLIENT_CPU" wrk "$@")")
+    run_accounted "$out.cpu" taskset -c "$BENCH_CLIENT_CPU" wrk "$@" >"$out" 2>&1 ||
+        { cat "$out" >&2; fail "wrk $* failed"; }
+}
+
+cpu_field() { # file key
+    awk -v key="$2" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }' "$1.cpu"
+}
+# Server CPU per request, in microseconds (plain number).
+wrk_cpu_per_request_us() {
+    awk -v ns="$(cpu_field "$1" server_cpu_ns)" -v n="$(wrk_requests "$1")" \
+        'BEGIN { if (ns != "-" && n + 0 > 0) printf "%.2f", ns / n / 1000; else print "-" }'
+}
+# The same with a unit, for the table.
+cpu_per_request() {
+    awk -v us="$(wrk_cpu_per_request_us "$1")" 'BEGIN {
+        if (us == "-") print "-"; else if (us >= 1000) printf "%.1f ms", us / 1000; else printf "%.2f us", us }'
+}
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%d", $2 + 0.5 }' "$1"; }
+wrk_requests() { awk '/ requests in / { print $1 }' "$1"; }
+# A latency percentile (50, 99) in milliseconds.
+wrk_latency_ms() {
+    awk -v p="$2%" '$1 == p {
+        v = $2; unit = v; sub(/^[0-9.]+/, "", unit); n = v + 0
+        if (unit == "us") n /= 1000; else if (unit == "s") n *= 1000; else if (unit == "m") n *= 60000
+        printf "%.2f", n
+    }' "$1"
+}
+wrk_non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1"; }
+wrk_socket_errors() {
+    awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 } END { print n + 0 }' "$1"
+}
+summary() { # label file
+    echo "  $1: $(wrk_rps "$2") req/s, p50 $(wrk_latency_ms "$2" 50) ms, p99 $(wrk_latency_ms "$2" 99) ms," \
+        "non-2xx $(wrk_non2xx "$2"), socket errors $(wrk_socket_errors "$2");" \
+        "server CPU $(cpu_per_request "$2")/request; other load $(cpu_field "$2" other_cpus) CPUs"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+grouped() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+rss_kib() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+# Share of all CPUs busy over one second, in percent (from /proc/stat).
+cpu_busy_percent() {
+    local first second
+    first=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    sleep 1
+    second=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    awk -v a="$first" -v b="$second" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
+        total = busy + idle
+        printf "%.0f", (total > 0) ? busy * 100 / total : 0 }'
+}
+
+# MARK: - Build
+
+SCRATCH=()
+[[ -n $BENCH_SCRATCH_PATH ]] && SCRATCH=(--scratch-path "$BENCH_SCRATCH_PATH")
+echo "== building (release)"
+for product in gatehouse BareHandler JOSEBenchmark; do
+    "$SWIFT" build -c release "${SCRATCH[@]}" --product "$product"
+done
+BIN=$("$SWIFT" build -c release "${SCRATCH[@]}" --show-bin-path)
+D=${BENCH_SECONDS}s
+
+# Other load on the machine skews every figure; say so in the results.
+BUSY_BEFORE=$(cpu_busy_percent)
+echo "== CPU busy before the run (other processes): ${BUSY_BEFORE}%"
+
+# MARK: - The ceiling: bare libmicrohttpd handler
+
+echo "== bare handler (CPU $BENCH_SERVER_CPU, 1 thread); wrk on CPU $BENCH_CLIENT_CPU, ${BENCH_CONNECTIONS} connections, $D"
+BARE_PORT=0 BARE_THREADS=1 taskset -c "$BENCH_SERVER_CPU" "$BIN/BareHandler" 2>"$WORK/bare.log" &
+BARE_PID=$!
+RUNNING[$BARE_PID]=BareHandler
+BARE_PORT=$(wait_for_port "$BARE_PID" "$WORK/bare.log" '.*listening port=\([0-9][0-9]*\).*')
+MEASURED_PID=$BARE_PID
+status=$(http_status "$WORK/bare.json" "http://127.0.0.1:$BARE_PORT/")
+[[ $status == 200 && $(cat "$WORK/bare.json") == '{"message":"hello"}' ]] || fail "BareHandler answered $status"
+run_wrk "$WORK/bare.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency "http://127.0.0.1:$BARE_PORT/"
+summary "bare GET /" "$WORK/bare.txt"
+check_alive "$BARE_PID" BareHandler "$WORK/bare.log"
+stop_process "$BARE_PID"
+
+# MARK: - Gatehouse
+
+echo "== gatehouse (CPU $BENCH_SERVER_CPU, GATEHOUSE_THREADS=1, GATEHOUSE_HASH_WORKERS=1, default Argon2 cost)"
+mkdir -p "$WORK/data"
+GATEHOUSE_HOST=127.0.0.1 GATEHOUSE_PORT=0 GATEHOUSE_THREADS=1 GATEHOUSE_HASH_WORKERS=1 \
+    GATEHOUSE_DATA_DIR="$WORK/data" taskset -c "$BENCH_SERVER_CPU" "$BIN/gatehouse" 2>"$WORK/gatehouse.log" &
+GATEHOUSE_PID=$!
+RUNNING[$GATEHOUSE_PID]=gatehouse
+MEASURED_PID=$GATEHOUSE_PID
+PORT=$(wait_for_port "$GATEHOUSE_PID" "$WORK/gatehouse.log" '.*listening.*address=[^ ]*127\.0\.0\.1:\([0-9][0-9]*\).*')
+BASE="http://127.0.0.1:$PORT"
+CREDENTIALS="{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}"
+
+status=$(http_status "$WORK/register.json" -X POST "$BASE/register" -H 'Content-Type: application/json' \
+    -d "$CREDENTIALS")
+[[ $status == 201 ]] || fail "POST /register answered $status: $(cat "$WORK/register.json")"
+status=$(http_status "$WORK/login.json" -X POST "$BASE/login" -H 'Content-Type: application/json' \
+    -d "$CREDENTIALS")
+[[ $status == 200 ]] || fail "POST /login answered $status: $(cat "$WORK/login.json")"
+TOKEN=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$WORK/login.json")
+[[ -n $TOKEN ]] || fail "no access_token in the login response: $(cat "$WORK/login.json")"
+AUTH="Authorization: Bearer $TOKEN"
+status=$(http_status "$WORK/protected.json" "$BASE/protected" -H "$AUTH")
+[[ $status == 200 ]] || fail "GET /protected answered $status: $(cat "$WORK/protected.json")"
+
+echo "== GET /protected: wrk ${BENCH_CONNECTIONS} connections, $D"
+run_wrk "$WORK/protected.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency -H "$AUTH" "$BASE/protected"
+summary "GET /protected" "$WORK/protected.txt"
+check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse.log"
+
+# /auth/verify: measured once it exists (GET, or POST if GET is not allowed).
+VERIFY_STATE=absent
+status=$(http_status /dev/null "$BASE/auth/verify" -H "$AUTH")
+VERIFY_METHOD=GET
+if [[ $status == 405 ]]; then
+    VERIFY_METHOD=POST
+    status=$(http_status /dev/null -X POST "$BASE/auth/verify" -H "$AUTH")
+fi
+if [[ $status == 404 ]]; then
+    echo "== /auth/verify: 404, not implemented yet"
+elif [[ $status == 2?? ]]; then
+    VERIFY_STATE=measured
+    echo "== $VERIFY_METHOD /auth/verify: wrk ${BENCH_CONNECTIONS} connections, $D"
+    verify_script=()
+    [[ $VERIFY_METHOD == POST ]] && verify_script=(-s Benchmarks/wrk/post.lua)
+    run_wrk "$WORK/verify.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency "${verify_script[@]}" -H "$AUTH" \
+        "$BASE/auth/verify"
+    summary "$VERIFY_METHOD /auth/verify" "$WORK/verify.txt"
+else
+    VERIFY_STATE="answered $status"
+    echo "== /auth/verify answered $status to $VERIFY_METHOD with a valid token; not measured"
+fi
+
+echo "== POST /login: wrk ${BENCH_LOGIN_CONNECTIONS} connections, $D"
+run_wrk "$WORK/login.txt" -t1 -c"$BENCH_LOGIN_CONNECTIONS" -d"$D" --latency --timeout 10s \
+    -s Benchmarks/wrk/login.lua "$BASE/login"
+summary "POST /login" "$WORK/login.txt"
+check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse.log"
+
+# The storm starts first and outlasts the /protected run on both sides.
+STORM_SECONDS=$((BENCH_SECONDS + 2))
+echo "== login storm (${BENCH_STORM_CONNECTIONS} connections, ${STORM_SECONDS}s) with GET /protected alongside" \
+    "(${STORM_PROTECTED_CONNECTIONS} connections, $D)"
+WRK_COMMANDS+=("$(quoted taskset -c "$BENCH_CLIENT_CPU" wrk -t1 -c"$BENCH_STORM_CONNECTIONS" -d"${STORM_SECONDS}s" \
+    --latency --timeout 10s -s Benchmarks/wrk/login.lua "$BASE/login")   (in the background)")
+taskset -c "$BENCH_CLIENT_CPU" wrk -t1 -c"$BENCH_STORM_CONNECTIONS" -d"${STORM_SECONDS}s" --latency --timeout 10s \
+    -s Benchmarks/wrk/login.lua "$BASE/login" >"$WORK/storm.txt" 2>&1 &
+STORM_PID=$!
+RUNNING[$STORM_PID]="wrk login storm"
+sleep 1
+BACKGROUND_LOAD=1
+run_wrk "$WORK/storm-protected.txt" -t1 -c"$STORM_PROTECTED_CONNECTIONS" -d"$D" --latency -H "$AUTH" \
+    "$BASE/protected"
+wait "$STORM_PID" || { cat "$WORK/storm.txt" >&2; fail "the login storm's wrk failed"; }
+unset "RUNNING[$STORM_PID]"
+echo "server_cpu_ns=- client_cpu_ns=- other_cpus=-" >"$WORK/storm.txt.cpu"
+BACKGROUND_LOAD=
+summary "GET /protected during the storm" "$WORK/storm-protected.txt"
+summary "POST /login storm" "$WORK/storm.txt"
+check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse.log"
+
+PEAK_RSS=$(rss_kib "$GATEHOUSE_PID" VmHWM)
+CURRENT_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
+echo "== gatehouse RSS: peak $(mib "$PEAK_RSS"), current $(mib "$CURRENT_RSS")"
+
+# MARK: - Soak
+
+SOAK_STATE=skipped
+if ((BENCH_SOAK_SECONDS > 0)); then
+    # Slices of 30 s; a soak shorter than a minute is cut in two, so there is
+    # always a first slice to measure growth from.
+    slice=30
+    ((BENCH_SOAK_SECONDS < 60)) && slice=$(((BENCH_SOAK_SECONDS + 1) / 2))
+    ((slice >= 1)) || slice=1
+    commands_before_soak=${#WRK_COMMANDS[@]}
+    echo "== soak: GET /protected, ${BENCH_CONNECTIONS} connections, ${BENCH_SOAK_SECONDS}s in slices of ${slice}s"
+    remaining=$BENCH_SOAK_SECONDS
+    slices=0
+    SOAK_REQUESTS=0
+    SOAK_NON2XX=0
+    SOAK_ERRORS=0
+    SOAK_CPU_NS=0
+    SOAK_OTHER=0
+    SOAK_FIRST_RSS=
+    while ((remaining > 0 && slices < 120)); do
+        length=$((remaining < slice ? remaining : slice))
+        run_wrk "$WORK/soak.txt" -t1 -c"$BENCH_CONNECTIONS" -d"${length}s" --latency -H "$AUTH" "$BASE/protected"
+        SOAK_REQUESTS=$((SOAK_REQUESTS + $(wrk_requests "$WORK/soak.txt")))
+        SOAK_NON2XX=$((SOAK_NON2XX + $(wrk_non2xx "$WORK/soak.txt")))
+        SOAK_ERRORS=$((SOAK_ERRORS + $(wrk_socket_errors "$WORK/soak.txt")))
+        SOAK_CPU_NS=$((SOAK_CPU_NS + $(cpu_field "$WORK/soak.txt" server_cpu_ns)))
+        SOAK_OTHER=$(awk -v a="$SOAK_OTHER" -v b="$(cpu_field "$WORK/soak.txt" other_cpus)" \
+            'BEGIN { printf "%.2f", (b + 0 > a + 0) ? b : a }')
+        [[ -n $SOAK_FIRST_RSS ]] || SOAK_FIRST_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
+        remaining=$((remaining - length))
+        slices=$((slices + 1))
+        check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse.log"
+        echo "  slice $slices: $(wrk_rps "$WORK/soak.txt") req/s, RSS $(mib "$(rss_kib "$GATEHOUSE_PID" VmRSS)")"
+    done
+    # One line stands for all the slices.
+    WRK_COMMANDS=("${WRK_COMMANDS[@]:0:commands_before_soak}")
+    WRK_COMMANDS+=("$(quoted taskset -c "$BENCH_CLIENT_CPU" wrk -t1 -c"$BENCH_CONNECTIONS" -d"${slice}s" --latency \
+        -H "$AUTH" "$BASE/protected")   (soak: $slices slices)")
+    SOAK_LAST_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
+    SOAK_GROWTH=$(awk -v a="$SOAK_FIRST_RSS" -v b="$SOAK_LAST_RSS" 'BEGIN { printf "%+.2f", (b - a) * 100 / a }')
+    SOAK_RPS=$((SOAK_REQUESTS / BENCH_SOAK_SECONDS))
+    SOAK_STATE=done
+    PEAK_RSS_AFTER_SOAK=$(rss_kib "$GATEHOUSE_PID" VmHWM)
+    echo "  RSS after the first slice $(mib "$SOAK_FIRST_RSS"), at the end $(mib "$SOAK_LAST_RSS"): ${SOAK_GROWTH}%"
+fi
+
+stop_process "$GATEHOUSE_PID"
+GATEHOUSE_EXIT=$STOP_STATUS
+echo "== gatehouse stopped by SIGTERM: exit status $GATEHOUSE_EXIT"
+
+# MARK: - JOSE
+
+echo "== JOSE micro-benchmark (CPU $BENCH_SERVER_CPU, ${BENCH_JOSE_SECONDS}s per measurement)"
+MEASURED_PID=
+run_accounted "$WORK/jose.txt.cpu" env JOSE_BENCH_SECONDS="$BENCH_JOSE_SECONDS" \
+    taskset -c "$BENCH_SERVER_CPU" "$BIN/JOSEBenchmark" >"$WORK/jose.txt" 2>&1 ||
+    { cat "$WORK/jose.txt" >&2; fail "JOSEBenchmark failed"; }
+sed 's/^/  /' "$WORK/jose.txt"
+echo "  other load: $(cpu_field "$WORK/jose.txt" other_cpus) CPUs"
+jose() { awk -v name="$1" -v field="$2" '$1 == "jose" && $2 == name {
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == field) print kv[2] } }' "$WORK/jose.txt"; }
+
+# MARK: - Table
+
+BARE_RPS=$(wrk_rps "$WORK/bare.txt")
+PROTECTED_RPS=$(wrk_rps "$WORK/protected.txt")
+PROTECTED_RATIO=$(ratio "$PROTECTED_RPS" "$BARE_RPS")
+STORM_P99=$(wrk_latency_ms "$WORK/storm-protected.txt" 99)
+RAW_OPS=$(jose raw_hmac_sha256 ops_per_s)
+RAW_NS=$(jose raw_hmac_sha256 ns_per_op)
+VERIFY_NS=$(jose jwt_verify ns_per_op)
+
+BARE_CPU=$(wrk_cpu_per_request_us "$WORK/bare.txt")
+JOSE_OTHER=$(cpu_field "$WORK/jose.txt" other_cpus)
+
+# Throughput ratio to the ceiling, and the same for server CPU per request
+# (bare's CPU per request over this row's), which other load disturbs less.
+http_ratio() { # file
+    echo "$(ratio "$(wrk_rps "$1")" "$BARE_RPS")x (CPU $(ratio "$BARE_CPU" "$(wrk_cpu_per_request_us "$1")")x)"
+}
+row_http() { # what file ratio target
+    local f=$2
+    echo "| $1 | $(grouped "$(wrk_rps "$f")") | $(wrk_latency_ms "$f" 50) ms | $(wrk_latency_ms "$f" 99) ms | $3 | $4 |" \
+        "$(cpu_per_request "$f") | $(wrk_non2xx "$f") / $(wrk_socket_errors "$f") | $(cpu_field "$f" other_cpus) |"
+}
+row_jose() { # what name target
+    local ops ns
+    ops=$(jose "$2" ops_per_s)
+    ns=$(jose "$2" ns_per_op)
+    echo "| $1 | $(grouped "$ops") ops/s | - | - | $(ratio "$ops" "$RAW_OPS")x | $3 | $ns ns | - | $JOSE_OTHER |"
+}
+verdict() { if "$@"; then echo "met"; else echo "**missed**"; fi; }
+VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
+
+{
+    echo "## make bench results"
+    echo
+    echo "| what | req/s (or ops/s) | p50 | p99 | ratio to ceiling | target | server CPU per request (or op) | non-2xx / socket errors | other load (CPUs) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    row_http "bare libmicrohttpd handler, GET / (ceiling)" "$WORK/bare.txt" "1.00x" "-"
+    row_http "GET /protected (Bearer)" "$WORK/protected.txt" "$(http_ratio "$WORK/protected.txt")" \
+        ">= 0.85x: $(verdict at_least "$PROTECTED_RATIO" 0.85)"
+    if [[ $VERIFY_STATE == measured ]]; then
+        row_http "$VERIFY_METHOD /auth/verify" "$WORK/verify.txt" "$(http_ratio "$WORK/verify.txt")" \
+            ">= 0.85x: $(verdict at_least "$(ratio "$(wrk_rps "$WORK/verify.txt")" "$BARE_RPS")" 0.85)"
+    elif [[ $VERIFY_STATE == absent ]]; then
+        echo "| /auth/verify | n/a (not implemented yet) | - | - | - | - | - | - | - |"
+    else
+        echo "| /auth/verify | n/a ($VERIFY_STATE) | - | - | - | - | - | - | - |"
+    fi
+    row_http "POST /login (Argon2id m=19456 KiB t=2 p=1, 1 hash worker, ${BENCH_LOGIN_CONNECTIONS} conns)" \
+        "$WORK/login.txt" "-" "-"
+    row_http "GET /protected (${STORM_PROTECTED_CONNECTIONS} conns) during a login storm" \
+        "$WORK/storm-protected.txt" "$(ratio "$(wrk_rps "$WORK/storm-protected.txt")" "$BARE_RPS")x" \
+        "p99 < 5 ms: $(verdict below "$STORM_P99" 5)"
+    row_http "POST /login storm (${BENCH_STORM_CONNECTIONS} conns, alongside; non-2xx are 503s)" "$WORK/storm.txt" "-" "-"
+    if [[ $SOAK_STATE == done ]]; then
+        echo "| soak: GET /protected, ${BENCH_SOAK_SECONDS} s, ${BENCH_CONNECTIONS} conns | $(grouped "$SOAK_RPS") |" \
+            "- | - | $(ratio "$SOAK_RPS" "$BARE_RPS")x | RSS growth < 5%: $(verdict below "${SOAK_GROWTH#+}" 5)" \
+            "(${SOAK_GROWTH}%) | $(awk -v ns="$SOAK_CPU_NS" -v n="$SOAK_REQUESTS" 'BEGIN { printf "%.2f us", ns / n / 1000 }') |" \
+            "$SOAK_NON2XX / $SOAK_ERRORS | up to $SOAK_OTHER |"
+    fi
+    row_jose "HMAC-SHA256, raw reused EVP_MAC_CTX (ceiling)" raw_hmac_sha256 "-"
+    row_jose "HMACKey.authenticationCode" hmackey_authentication_code "-"
+    row_jose "JWTSigner.sign (HS256)" jwt_sign "-"
+    row_jose "JWTVerifier.verify (HS256)" jwt_verify \
+        "<= 1000 ns: $(verdict below "$VERIFY_NS" 1000.01); <= 2.5x raw time: $(verdict below "$VERIFY_TIME_RATIO" 2.501) (${VERIFY_TIME_RATIO}x)"
+    echo
+    echo "- gatehouse RSS after the HTTP runs: peak (VmHWM) $(mib "$PEAK_RSS"), current (VmRSS) $(mib "$CURRENT_RSS")"
+    if [[ $SOAK_STATE == done ]]; then
+        echo "- soak RSS: $(mib "$SOAK_FIRST_RSS") after the first slice, $(mib "$SOAK_LAST_RSS") at the end" \
+            "(${SOAK_GROWTH}%); peak $(mib "$PEAK_RSS_AFTER_SOAK")"
+    else
+        echo "- soak: skipped (BENCH_SOAK_SECONDS=0)"
+    fi
+    echo "- JWT: $(sed -n 's/^# token_bytes=\([0-9]*\) signing_input_bytes=\([0-9]*\).*/\1-byte token, \2-byte signing input/p' "$WORK/jose.txt"), Gatehouse-shaped claims"
+    echo "- ratio to ceiling: req/s over the bare handler's (JOSE: ops/s over the raw HMAC's); (CPU ...x): the bare" \
+        "handler's server CPU per request over this row's. Other load: CPUs busy with anything but the server and wrk" \
+        "during the run (other processes, the hypervisor); above ~0.1 the figures are disturbed."
+    echo "- servers pinned to CPU $BENCH_SERVER_CPU with one libmicrohttpd thread; wrk -t1 pinned to CPU $BENCH_CLIENT_CPU; loopback only"
+    echo "- machine: $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)," \
+        "$(awk -F= '/^PRETTY_NAME/ { gsub(/"/, "", $2); print $2 }' /etc/os-release 2>/dev/null)," \
+        "$("$SWIFT" --version 2>/dev/null | head -n 1 | sed 's/ (.*//')," \
+        "libmicrohttpd $(dpkg-query -W -f='${Version}' libmicrohttpd12 2>/dev/null || echo '?')," \
+        "OpenSSL $(dpkg-query -W -f='${Version}' libssl3 2>/dev/null || echo '?')"
+    if ((BUSY_BEFORE > 5)); then
+        echo "- **the machine was not quiet**: ${BUSY_BEFORE}% of all CPUs busy with other work in the second before the run"
+    else
+        echo "- machine quiet before the run: ${BUSY_BEFORE}% CPU busy"
+    fi
+    echo "- gatehouse exit status after SIGTERM: $GATEHOUSE_EXIT"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+    echo "- command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_SOAK_SECONDS=$BENCH_SOAK_SECONDS make bench\`"
+    echo
+    echo "wrk commands (token elided):"
+    echo
+    for command in "${WRK_COMMANDS[@]}"; do
+        echo "    ${command//$TOKEN/<token>}"
+    done
+} >"$WORK/results.md"
+
+mkdir -p .build
+cp "$WORK/results.md" "$RESULTS"
+echo
+cat "$RESULTS"
+echo
+echo "(written to $RESULTS)"
