@@ -8,7 +8,9 @@
 #   3. GET /protected while a POST /login storm saturates the hashing pool;
 #   4. peak and current RSS of gatehouse; then a soak of GET /protected
 #      (RSS growth between the end of its first slice and its end);
-#   5. the JOSE micro-benchmark (HS256 sign/verify against a raw reused HMAC).
+#   5. GET /protected again after a restart with BENCH_REVOKED revoked sessions
+#      loaded into the in-memory revocation set (the cost must not change);
+#   6. the JOSE micro-benchmark (HS256 sign/verify against a raw reused HMAC).
 # Servers run pinned to one core with one worker thread, wrk to the other
 # (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
 # It prints a Markdown table and writes it to .build/bench-results.md.
@@ -20,6 +22,7 @@
 #   BENCH_LOGIN_CONNECTIONS  wrk connections for the POST /login run (default 4)
 #   BENCH_STORM_CONNECTIONS  wrk connections of the login storm (default 8)
 #   BENCH_JOSE_SECONDS       seconds per JOSE measurement (default 2)
+#   BENCH_REVOKED            revoked sessions for step 5; 0 skips it (default 100000)
 #   BENCH_SERVER_CPU, BENCH_CLIENT_CPU  cores for the server and for wrk (default 0 and 1)
 #   BENCH_SCRATCH_PATH       SwiftPM scratch path (default: SwiftPM's own, .build)
 #   SWIFT                    the swift driver (default swift)
@@ -34,6 +37,7 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-50}
 BENCH_LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-4}
 BENCH_STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-8}
 BENCH_JOSE_SECONDS=${BENCH_JOSE_SECONDS:-2}
+BENCH_REVOKED=${BENCH_REVOKED:-100000}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 BENCH_SCRATCH_PATH=${BENCH_SCRATCH_PATH:-}
@@ -51,7 +55,7 @@ fail() {
 
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
-    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU; do
+    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_REVOKED; do
     is_count "${!name}" || fail "$name must be a whole number (got '${!name}')"
 done
 ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 600)) || fail "BENCH_SECONDS must be from 1 to 600"
@@ -59,7 +63,8 @@ done
     fail "the BENCH_*_CONNECTIONS counts must be at least 1"
 ((BENCH_SOAK_SECONDS <= 3600)) || fail "BENCH_SOAK_SECONDS must be at most 3600"
 ((BENCH_JOSE_SECONDS >= 1 && BENCH_JOSE_SECONDS <= 60)) || fail "BENCH_JOSE_SECONDS must be from 1 to 60"
-for tool in wrk curl taskset awk; do
+((BENCH_REVOKED <= 10000000)) || fail "BENCH_REVOKED must be at most 10000000"
+for tool in wrk curl taskset awk python3; do
     command -v "$tool" >/dev/null || fail "$tool is missing (make bench installs it: make test-deps)"
 done
 CPUS=$(nproc)
@@ -424,6 +429,32 @@ stop_process "$GATEHOUSE_PID"
 GATEHOUSE_EXIT=$STOP_STATUS
 echo "== gatehouse stopped by SIGTERM: exit status $GATEHOUSE_EXIT"
 
+# MARK: - Revocations held in memory
+
+# The same store and token, restarted with BENCH_REVOKED more revoked sessions
+# loaded into the in-memory revocation set: a token check must cost the same.
+REVOKED_STATE=skipped
+if ((BENCH_REVOKED > 0)); then
+    echo "== GET /protected with $(grouped "$BENCH_REVOKED") revoked sessions held in memory"
+    python3 Benchmarks/seed-revocations.py "$WORK/data/gatehouse.db" "$BENCH_REVOKED" | sed 's/^/  /'
+    GATEHOUSE_HOST=127.0.0.1 GATEHOUSE_PORT=0 GATEHOUSE_THREADS=1 GATEHOUSE_HASH_WORKERS=1 \
+        GATEHOUSE_DATA_DIR="$WORK/data" taskset -c "$BENCH_SERVER_CPU" "$BIN/gatehouse" 2>"$WORK/gatehouse-revoked.log" &
+    GATEHOUSE_PID=$!
+    RUNNING[$GATEHOUSE_PID]=gatehouse
+    MEASURED_PID=$GATEHOUSE_PID
+    PORT=$(wait_for_port "$GATEHOUSE_PID" "$WORK/gatehouse-revoked.log" \
+        '.*listening.*address=[^ ]*127\.0\.0\.1:\([0-9][0-9]*\).*')
+    BASE="http://127.0.0.1:$PORT"
+    status=$(http_status "$WORK/protected.json" "$BASE/protected" -H "$AUTH")
+    [[ $status == 200 ]] || fail "GET /protected after the restart answered $status: $(cat "$WORK/protected.json")"
+    run_wrk "$WORK/revoked.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency -H "$AUTH" "$BASE/protected"
+    summary "GET /protected, $(grouped "$BENCH_REVOKED") revoked" "$WORK/revoked.txt"
+    check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse-revoked.log"
+    REVOKED_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
+    stop_process "$GATEHOUSE_PID"
+    REVOKED_STATE=done
+fi
+
 # MARK: - JOSE
 
 echo "== JOSE micro-benchmark (CPU $BENCH_SERVER_CPU, ${BENCH_JOSE_SECONDS}s per measurement)"
@@ -483,6 +514,11 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
         echo "| /auth/verify | n/a (not implemented yet) | - | - | - | - | - | - | - |"
     else
         echo "| /auth/verify | n/a ($VERIFY_STATE) | - | - | - | - | - | - | - |"
+    fi
+    if [[ $REVOKED_STATE == done ]]; then
+        row_http "GET /protected with $(grouped "$BENCH_REVOKED") revoked sessions in memory (RSS $(mib "$REVOKED_RSS"))" \
+            "$WORK/revoked.txt" "$(http_ratio "$WORK/revoked.txt")" \
+            "same as /protected: $(ratio "$(wrk_rps "$WORK/revoked.txt")" "$PROTECTED_RPS")x of it"
     fi
     row_http "POST /login (Argon2id m=19456 KiB t=2 p=1, 1 hash worker, ${BENCH_LOGIN_CONNECTIONS} conns)" \
         "$WORK/login.txt" "-" "-"
