@@ -23,7 +23,14 @@ public struct JWTVerifier: Sendable {
     public init(keyRing: KeyRing, policy: VerificationPolicy) {
         self.keyRing = keyRing
         self.policy = policy
+        issuerIsASCII = policy.issuer?.utf8.allSatisfy { $0 < 0x80 } ?? false
+        audienceIsASCII = policy.audience?.utf8.allSatisfy { $0 < 0x80 } ?? false
     }
+
+    /// Whether `policy.issuer` and `policy.audience` are ASCII, so that a
+    /// claim written without escapes can be compared with them byte for byte.
+    private let issuerIsASCII: Bool
+    private let audienceIsASCII: Bool
 
     /// Verifies a compact JWS.
     /// - Parameters:
@@ -71,9 +78,15 @@ public struct JWTVerifier: Sendable {
         guard !headerPart.isEmpty, !payloadPart.isEmpty, !signaturePart.isEmpty else {
             throw .malformed("token has an empty part")
         }
-        guard let payloadBytes = Base64URL.decode(payloadPart) else {
+        // Decoded straight into the storage the verified token keeps.
+        guard let payloadLength = Base64URL.decodedLength(of: payloadPart.count) else {
             throw .malformed("token payload is not base64url")
         }
+        let payload = VerifiedPayload.make(count: payloadLength)
+        let decoded = payload.withUnsafeMutablePointerToElements { elements in
+            Base64URL.decode(payloadPart, into: UnsafeMutableBufferPointer(start: elements, count: payloadLength))
+        }
+        guard decoded else { throw .malformed("token payload is not base64url") }
         guard Base64URL.isValid(signaturePart) else { throw .malformed("token signature is not base64url") }
 
         // MARK: Header and key
@@ -97,11 +110,8 @@ public struct JWTVerifier: Sendable {
         try Self.checkSignature(signaturePart, of: signingInput, with: key.mac)
 
         // MARK: Claims
-        guard case .object(let claims)? = try? JSONValue.parse(payloadBytes) else {
-            throw .malformed("token payload is not a JSON object")
-        }
-        let expiresAt = try checkClaims(claims, now: now)
-        return VerifiedToken(header: header, claims: claims, expiresAt: expiresAt)
+        let expiresAt = try checkClaims(payload, now: now)
+        return VerifiedToken(header: header, payload: payload, expiresAt: expiresAt)
     }
 
     private static func parseHeader(_ part: UnsafeBufferPointer<UInt8>) throws(JOSEError) -> JSONObject {
@@ -160,45 +170,171 @@ public struct JWTVerifier: Sendable {
         if let outcome { throw outcome }
     }
 
-    /// Checks the registered claims; returns `exp`.
-    private func checkClaims(_ claims: JSONObject, now: Double) throws(JOSEError) -> Double {
-        guard let expValue = claims["exp"] else { throw .missingClaim("exp") }
-        guard case .number(let expiresAt) = expValue else { throw .invalidClaim("exp", expected: "a number") }
-        let notBefore = try Self.optionalNumber(claims, "nbf")
-        let issuedAt = try Self.optionalNumber(claims, "iat")
+    /// Checks the payload (a JSON object, by the parser's rules) and the
+    /// registered claims in it without building the claims set; notes in
+    /// `payload` where the other registered claims are, and returns `exp`.
+    private func checkClaims(_ payload: VerifiedPayload, now: Double) throws(JOSEError) -> Double {
+        let result = payload.withUnsafeMutablePointers { registered, elements in
+            Result { () throws(JOSEError) -> Double in
+                try checkClaims(
+                    UnsafeBufferPointer(start: elements, count: registered.pointee.count), now: now,
+                    registered: &registered.pointee)
+            }
+        }
+        return try result.get()
+    }
+
+    private func checkClaims(
+        _ payload: UnsafeBufferPointer<UInt8>, now: Double, registered: inout RegisteredClaims
+    ) throws(JOSEError) -> Double {
+        var found = ScannedClaims()
+        do {
+            try JSONValue.scanObject(payload) { member in found.note(member, in: payload) }
+        } catch {
+            throw .malformed("token payload is not a JSON object")
+        }
+
+        guard let exp = found.exp else { throw .missingClaim("exp") }
+        guard case .number = exp.kind else { throw .invalidClaim("exp", expected: "a number") }
+        let expiresAt = exp.number
+        let notBefore = try Self.optionalNumber(found.nbf, "nbf")
+        let issuedAt = try Self.optionalNumber(found.iat, "iat")
 
         guard now <= expiresAt + policy.leeway else { throw .expired() }
         if let notBefore, now < notBefore - policy.leeway { throw .notYetValid() }
         if let issuedAt, issuedAt > now + policy.leeway { throw .issuedInFuture() }
 
         if let issuer = policy.issuer {
-            guard claims["iss"]?.stringValue == issuer else { throw .wrongIssuer() }
+            guard let iss = found.iss, case .string = iss.kind,
+                JSONValue.string(iss.string, in: payload, equals: issuer, otherIsASCII: issuerIsASCII)
+            else { throw .wrongIssuer() }
         }
         if let audience = policy.audience {
-            switch claims["aud"] {
-            case .string(let value)?:
-                guard value == audience else { throw .wrongAudience() }
-            case .array(let values)?:
-                var found = false
+            switch found.aud?.kind {
+            case .string?:
+                guard let aud = found.aud,
+                    JSONValue.string(aud.string, in: payload, equals: audience, otherIsASCII: audienceIsASCII)
+                else { throw .wrongAudience() }
+            case .array?:
+                guard let aud = found.aud,
+                    case .array(let values)? = try? JSONValue.parse(
+                        UnsafeBufferPointer(rebasing: payload[aud.valueStart..<aud.valueEnd]))
+                else { throw .invalidClaim("aud", expected: "a string or an array of strings") }
+                var matched = false
                 for value in values {
                     guard case .string(let name) = value else {
                         throw .invalidClaim("aud", expected: "a string or an array of strings")
                     }
-                    if name == audience { found = true }
+                    if name == audience { matched = true }
                 }
-                guard found else { throw .wrongAudience() }
+                guard matched else { throw .wrongAudience() }
             case nil:
                 throw .wrongAudience("token names no audience")
             case _?:
                 throw .invalidClaim("aud", expected: "a string or an array of strings")
             }
         }
+
+        registered.subject = found.sub
+        registered.sessionID = found.sid
+        registered.username = found.user
+        registered.tokenID = found.jti
+        if let iss = found.iss, case .string = iss.kind { registered.issuer = iss.string }
+        registered.issuedAt = issuedAt
+        registered.notBefore = notBefore
         return expiresAt
     }
 
-    private static func optionalNumber(_ claims: JSONObject, _ name: String) throws(JOSEError) -> Double? {
-        guard let value = claims[name] else { return nil }
-        guard case .number(let number) = value else { throw .invalidClaim(name, expected: "a number") }
-        return number
+    private static func optionalNumber(_ member: JSONScannedMember?, _ name: String) throws(JOSEError) -> Double? {
+        guard let member else { return nil }
+        guard case .number = member.kind else { throw .invalidClaim(name, expected: "a number") }
+        return member.number
+    }
+}
+
+/// The registered claims of a payload, noted while the payload is scanned.
+private struct ScannedClaims {
+    var exp: JSONScannedMember?
+    var nbf: JSONScannedMember?
+    var iat: JSONScannedMember?
+    var iss: JSONScannedMember?
+    var aud: JSONScannedMember?
+    /// Set only when the member is a string.
+    var sub: JSONTextString?
+    var sid: JSONTextString?
+    var user: JSONTextString?
+    var jti: JSONTextString?
+
+    /// The member names, as their ASCII bytes packed little-endian into an
+    /// integer (a name without escapes has no zero byte, so its length is
+    /// implied).
+    private enum Name: UInt64 {
+        case exp = 0x70_7865
+        case nbf = 0x66_626E
+        case iat = 0x74_6169
+        case iss = 0x73_7369
+        case aud = 0x64_7561
+        case sub = 0x62_7573
+        case sid = 0x64_6973
+        case jti = 0x69_746A
+        case user = 0x7265_7375
+
+        var spelling: String {
+            switch self {
+            case .exp: "exp"
+            case .nbf: "nbf"
+            case .iat: "iat"
+            case .iss: "iss"
+            case .aud: "aud"
+            case .sub: "sub"
+            case .sid: "sid"
+            case .jti: "jti"
+            case .user: "user"
+            }
+        }
+
+        /// The name of `member`. A name that is not plain ASCII is decoded
+        /// and compared as a String, like `JSONObject` lookups.
+        init?(_ member: JSONScannedMember, in bytes: UnsafeBufferPointer<UInt8>) {
+            guard case .ascii = member.name.shape else {
+                let decoded = JSONValue.string(member.name, in: bytes)
+                for name in [Name.exp, .nbf, .iat, .iss, .aud, .sub, .sid, .jti, .user] where name.spelling == decoded {
+                    self = name
+                    return
+                }
+                return nil
+            }
+            // `nameWord` is exactly an ASCII name of up to eight bytes.
+            guard member.name.end - member.name.start <= 8 else { return nil }
+            switch member.nameWord {
+            case Name.exp.rawValue: self = .exp
+            case Name.nbf.rawValue: self = .nbf
+            case Name.iat.rawValue: self = .iat
+            case Name.iss.rawValue: self = .iss
+            case Name.aud.rawValue: self = .aud
+            case Name.sub.rawValue: self = .sub
+            case Name.sid.rawValue: self = .sid
+            case Name.jti.rawValue: self = .jti
+            case Name.user.rawValue: self = .user
+            default: return nil
+            }
+        }
+    }
+
+    mutating func note(_ member: JSONScannedMember, in bytes: UnsafeBufferPointer<UInt8>) {
+        guard let name = Name(member, in: bytes) else { return }
+        var string: JSONTextString?
+        if case .string = member.kind { string = member.string }
+        switch name {
+        case .exp: exp = member
+        case .nbf: nbf = member
+        case .iat: iat = member
+        case .iss: iss = member
+        case .aud: aud = member
+        case .sub: sub = string
+        case .sid: sid = string
+        case .jti: jti = string
+        case .user: user = string
+        }
     }
 }

@@ -104,6 +104,11 @@ public struct JSONObject: Sendable, Equatable {
     mutating func appendUnchecked(_ key: String, _ value: JSONValue) {
         members.append((key, value))
     }
+
+    /// Makes room for `count` members without reallocating.
+    mutating func reserveCapacity(_ count: Int) {
+        members.reserveCapacity(count)
+    }
 }
 
 // MARK: - Literals, for building responses and tests
