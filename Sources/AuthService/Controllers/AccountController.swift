@@ -127,13 +127,3 @@ public struct AccountController: Sendable {
         else { throw AuthError.invalidCredentials }
     }
 }
-
-/// Runs a store call, turning store failures into a logged 503.
-func storeCall<T>(_ logger: Logger, _ body: () throws(StoreError) -> T) throws(AuthError) -> T {
-    do {
-        return try body()
-    } catch {
-        logger.error("store failed", ["error": error.description])
-        throw AuthError.storeUnavailable
-    }
-}
