@@ -119,7 +119,7 @@ extension Base64URL {
     }
 
     /// Decodes the sixteen characters at `input` into the twelve bytes at
-    /// `output`, which must have room for sixteen (the last four are
+    /// `output`, which must have room for fourteen (the last two are
     /// overwritten with garbage). A character outside the alphabet leaves a
     /// lane with its top bits set in `invalid`.
     ///
@@ -130,30 +130,34 @@ extension Base64URL {
     private static func decode16(
         _ input: UnsafePointer<UInt8>, into output: UnsafeMutablePointer<UInt8>, invalid: inout SIMD16<UInt8>
     ) {
-        let characters = UnsafeRawPointer(input).loadUnaligned(as: SIMD16<UInt8>.self)
+        typealias Bytes = SIMD16<UInt8>
+        // (Comparisons take a vector on both sides: the vector-with-scalar
+        // forms compile to a loop over the lanes.)
+        let characters = UnsafeRawPointer(input).loadUnaligned(as: Bytes.self)
         // A-Z -> 0-25, a-z -> 26-51, 0-9 -> 52-61, '-' -> 62, '_' -> 63; anything else 0xFF.
-        var values = SIMD16<UInt8>(repeating: 0xFF)
-        let upper = characters &- 65
-        values.replace(with: upper, where: upper .< 26)
-        let lower = characters &- 97
-        values.replace(with: lower &+ 26, where: lower .< 26)
-        let digit = characters &- 48
-        values.replace(with: digit &+ 52, where: digit .< 10)
-        values.replace(with: 62, where: characters .== 45)
-        values.replace(with: 63, where: characters .== 95)
+        var values = Bytes(repeating: 0xFF)
+        let upper = characters &- Bytes(repeating: 65)
+        values.replace(with: upper, where: upper .< Bytes(repeating: 26))
+        let lower = characters &- Bytes(repeating: 97)
+        values.replace(with: lower &+ Bytes(repeating: 26), where: lower .< Bytes(repeating: 26))
+        let digit = characters &- Bytes(repeating: 48)
+        values.replace(with: digit &+ Bytes(repeating: 52), where: digit .< Bytes(repeating: 10))
+        values.replace(with: Bytes(repeating: 62), where: characters .== Bytes(repeating: 45))
+        values.replace(with: Bytes(repeating: 63), where: characters .== Bytes(repeating: 95))
         invalid |= values
         // Pairs of 6-bit values (first in the low byte) into 12 bits ...
         let pairs = unsafeBitCast(values, to: SIMD8<UInt16>.self)
-        let twelve = ((pairs & 0x3F) &<< 6) | (pairs &>> 8)
+        let twelve = ((pairs & SIMD8(repeating: 0x3F)) &<< SIMD8(repeating: 6)) | (pairs &>> SIMD8(repeating: 8))
         // ... and pairs of those into 24 bits, the first character highest.
         let quads = unsafeBitCast(twelve, to: SIMD4<UInt32>.self)
-        let groups = ((quads & 0xFFF) &<< 12) | (quads &>> 16)
-        // Each group's three bytes, big-endian, with a fourth that the next overwrites.
+        let groups = ((quads & SIMD4(repeating: 0xFFF)) &<< SIMD4(repeating: 12)) | (quads &>> SIMD4(repeating: 16))
+        // ... and pairs of those into 48 bits.
+        let halves = unsafeBitCast(groups, to: SIMD2<UInt64>.self)
+        let sixes = ((halves & SIMD2(repeating: 0xFF_FFFF)) &<< SIMD2(repeating: 24)) | (halves &>> SIMD2(repeating: 32))
+        // Each half's six bytes, big-endian, then two that the next store overwrites.
         let raw = UnsafeMutableRawPointer(output)
-        raw.storeBytes(of: (groups[0] &<< 8).bigEndian, as: UInt32.self)
-        (raw + 3).storeBytes(of: (groups[1] &<< 8).bigEndian, as: UInt32.self)
-        (raw + 6).storeBytes(of: (groups[2] &<< 8).bigEndian, as: UInt32.self)
-        (raw + 9).storeBytes(of: (groups[3] &<< 8).bigEndian, as: UInt32.self)
+        raw.storeBytes(of: (sixes[0] &<< 16).bigEndian, as: UInt64.self)
+        (raw + 6).storeBytes(of: (sixes[1] &<< 16).bigEndian, as: UInt64.self)
     }
 
     /// Whether `input` is strict base64url, without decoding it.

@@ -3,19 +3,23 @@ import Synchronization
 
 /// An HMAC key bound to one algorithm (RFC 2104; RFC 7518 section 3.2).
 ///
-/// The key is scheduled once: a keyed `EVP_MAC_CTX` template is made at
-/// init and never used to produce a MAC itself (a context that has been
-/// finalised is not a safe template). Each MAC takes an idle context from a
-/// small pool, resets it to the keyed state with `EVP_MAC_init(ctx, NULL, 0,
-/// NULL)`, and gives it back; when the pool is empty a new context is
-/// duplicated from the template. So a MAC costs one reset, update and final,
-/// not a key schedule or an algorithm fetch, and any number of threads may
-/// use one key.
+/// The key is scheduled once: at init, two digest contexts absorb the key
+/// block XOR ipad and XOR opad (RFC 2104 section 2) and are then kept as
+/// read-only templates, never finalised. Each MAC takes an idle digest
+/// context from a small pool, copies the inner template into it
+/// (`EVP_MD_CTX_copy_ex`), hashes the message, copies the outer template in,
+/// hashes the inner digest, and gives the context back; when the pool is
+/// empty a new context is made. So a MAC costs two context copies and the
+/// hashing, not a key schedule or an algorithm fetch, and skips the
+/// `EVP_MAC` layer (which makes the same two copies); any number of threads
+/// may use one key.
 public final class HMACKey: Sendable {
     /// The algorithm this key may be used with, and only that one.
     public let algorithm: JWSAlgorithm
 
-    private let contexts: Mutex<ContextPool>
+    /// The keyed inner and outer states; only ever read, by `EVP_MD_CTX_copy_ex`.
+    private let pads: PadContexts
+    private let contexts: Mutex<[DigestContext]>
 
     /// Idle contexts beyond this many are freed rather than kept.
     private static let maxIdleContexts = 64
@@ -28,29 +32,32 @@ public final class HMACKey: Sendable {
     ///   - secret: the key bytes.
     ///   - algorithm: the one algorithm the key is used with.
     /// - Throws: `weakKey` for an empty secret, `cryptoFailure` if libcrypto
-    ///   cannot make the context.
+    ///   cannot make the contexts.
     public init(secret: [UInt8], algorithm: JWSAlgorithm) throws(JOSEError) {
         guard !secret.isEmpty else { throw .weakKey("HMAC secret is empty") }
-        let template = secret.withUnsafeBufferPointer { key in
-            CCrypto_hmac_ctx_new(algorithm.digestName, key.baseAddress, key.count)
+        guard let digest = EVP_MD_fetch(nil, algorithm.digestName, nil) else {
+            throw .openSSL("fetching \(algorithm.digestName)")
         }
-        guard let template else { throw .openSSL("creating an HMAC-\(algorithm.digestName) context") }
+        // The contexts initialised with it hold their own references.
+        defer { EVP_MD_free(digest) }
+        let pads = try PadContexts(secret: secret, digest: digest)
         // One working context up front, so that a failure shows here, not on first use.
-        guard let first = EVP_MAC_CTX_dup(template) else {
-            let error = JOSEError.openSSL("EVP_MAC_CTX_dup")
-            EVP_MAC_CTX_free(template)
+        guard let first = EVP_MD_CTX_new() else {
+            let error = JOSEError.openSSL("EVP_MD_CTX_new")
+            pads.free()
             throw error
         }
         self.algorithm = algorithm
-        self.contexts = Mutex(ContextPool(template: MACContext(pointer: template), idle: [MACContext(pointer: first)]))
+        self.pads = pads
+        self.contexts = Mutex([DigestContext(pointer: first)])
     }
 
     deinit {
-        contexts.withLock { pool in
-            for context in pool.idle { EVP_MAC_CTX_free(context.pointer) }
-            pool.idle.removeAll()
-            EVP_MAC_CTX_free(pool.template.pointer)
+        contexts.withLock { idle in
+            for context in idle { EVP_MD_CTX_free(context.pointer) }
+            idle.removeAll()
         }
+        pads.free()
     }
 
     /// The MAC of `bytes` (`algorithm.macLength` bytes).
@@ -80,63 +87,125 @@ public final class HMACKey: Sendable {
     func authenticate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(JOSEError) {
         let length = algorithm.macLength
         precondition(output.count >= length, "HMAC output buffer too small")
+        guard let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         let context = try takeContext()
-        guard EVP_MAC_init(context.pointer, nil, 0, nil) == 1 else {
-            throw discard(context, failed: "EVP_MAC_init")
+        // H(K ^ opad || H(K ^ ipad || input)); the inner digest goes to
+        // `output` first, which has room for it (same length as the MAC).
+        var written: UInt32 = 0
+        guard EVP_MD_CTX_copy_ex(context.pointer, pads.inner) == 1 else {
+            throw discard(context, failed: "EVP_MD_CTX_copy_ex")
         }
-        if let data = input.baseAddress, input.count > 0 {
-            guard EVP_MAC_update(context.pointer, data.assumingMemoryBound(to: UInt8.self), input.count) == 1 else {
-                throw discard(context, failed: "EVP_MAC_update")
-            }
+        // A NULL input with count 0 is fine: EVP_DigestUpdate returns early for an empty update.
+        guard EVP_DigestUpdate(context.pointer, input.baseAddress, input.count) == 1 else {
+            throw discard(context, failed: "EVP_DigestUpdate")
         }
-        var written = 0
-        let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        guard EVP_MAC_final(context.pointer, out, &written, output.count) == 1 else {
-            throw discard(context, failed: "EVP_MAC_final")
+        guard EVP_DigestFinal_ex(context.pointer, out, &written) == 1, written == length else {
+            throw discard(context, failed: "EVP_DigestFinal_ex (inner)")
         }
-        guard written == length else {
-            EVP_MAC_CTX_free(context.pointer)
-            throw .cryptoFailure(operation: "EVP_MAC_final (wrote \(written) of \(length) bytes)", opensslCode: 0)
+        guard EVP_MD_CTX_copy_ex(context.pointer, pads.outer) == 1 else {
+            throw discard(context, failed: "EVP_MD_CTX_copy_ex")
+        }
+        guard EVP_DigestUpdate(context.pointer, out, length) == 1 else {
+            throw discard(context, failed: "EVP_DigestUpdate")
+        }
+        guard EVP_DigestFinal_ex(context.pointer, out, &written) == 1, written == length else {
+            throw discard(context, failed: "EVP_DigestFinal_ex (outer)")
         }
         giveBack(context)
     }
 
     // MARK: - Context pool
 
-    private func takeContext() throws(JOSEError) -> MACContext {
-        try contexts.withLock { (pool) throws(JOSEError) -> MACContext in
-            if let context = pool.idle.popLast() { return context }
-            guard let copy = EVP_MAC_CTX_dup(pool.template.pointer) else { throw .openSSL("EVP_MAC_CTX_dup") }
-            return MACContext(pointer: copy)
-        }
+    private func takeContext() throws(JOSEError) -> DigestContext {
+        if let context = contexts.withLock({ $0.popLast() }) { return context }
+        guard let context = EVP_MD_CTX_new() else { throw .openSSL("EVP_MD_CTX_new") }
+        return DigestContext(pointer: context)
     }
 
-    private func giveBack(_ context: MACContext) {
-        let surplus = contexts.withLock { pool -> MACContext? in
-            guard pool.idle.count < Self.maxIdleContexts else { return context }
-            pool.idle.append(context)
+    private func giveBack(_ context: DigestContext) {
+        let surplus = contexts.withLock { idle -> DigestContext? in
+            guard idle.count < Self.maxIdleContexts else { return context }
+            idle.append(context)
             return nil
         }
-        if let surplus { EVP_MAC_CTX_free(surplus.pointer) }
+        if let surplus { EVP_MD_CTX_free(surplus.pointer) }
     }
 
     /// Frees a context whose state is unknown after a failure and returns the error to throw.
-    private func discard(_ context: MACContext, failed operation: String) -> JOSEError {
+    private func discard(_ context: DigestContext, failed operation: String) -> JOSEError {
         let error = JOSEError.openSSL(operation)
-        EVP_MAC_CTX_free(context.pointer)
+        EVP_MD_CTX_free(context.pointer)
         return error
     }
 }
 
-/// An `EVP_MAC_CTX` with exactly one owner at a time: the pool while idle, or
+/// An `EVP_MD_CTX` with exactly one owner at a time: the pool while idle, or
 /// the one call that took it out. That single ownership, enforced by the
-/// pool's lock, is what makes moving it between threads safe.
-private struct MACContext: @unchecked Sendable {
+/// pool's lock, is what makes moving it between threads safe. It holds no
+/// key: every use overwrites it from a template first.
+private struct DigestContext: @unchecked Sendable {
     let pointer: OpaquePointer
 }
 
-private struct ContextPool {
-    /// Keyed, never finalised; only ever read, by `EVP_MAC_CTX_dup`.
-    let template: MACContext
-    var idle: [MACContext]
+/// The two keyed digest states of an HMAC key: after absorbing the key
+/// block XOR ipad, and XOR opad. Made once, never finalised, and afterwards
+/// only read (copied from), which `EVP_MD_CTX_copy_ex` allows from any
+/// number of threads at once.
+private struct PadContexts: @unchecked Sendable {
+    let inner: OpaquePointer
+    let outer: OpaquePointer
+
+    init(secret: [UInt8], digest: OpaquePointer) throws(JOSEError) {
+        let blockSize = Int(EVP_MD_get_block_size(digest))
+        let digestSize = Int(EVP_MD_get_size(digest))
+        guard blockSize > 0, digestSize > 0, digestSize <= blockSize else {
+            throw .cryptoFailure(operation: "reading the digest's block size", opensslCode: 0)
+        }
+        // RFC 2104 section 2: a key longer than the block is hashed first;
+        // then it is padded with zeros to the block size.
+        var block = [UInt8](repeating: 0, count: blockSize)
+        defer { block.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+        if secret.count > blockSize {
+            var length: UInt32 = 0
+            let rc = secret.withUnsafeBytes { key in
+                block.withUnsafeMutableBufferPointer { block in
+                    EVP_Digest(key.baseAddress, key.count, block.baseAddress, &length, digest, nil)
+                }
+            }
+            guard rc == 1, Int(length) == digestSize else { throw .openSSL("hashing a long HMAC key") }
+        } else {
+            block.replaceSubrange(0..<secret.count, with: secret)
+        }
+
+        guard let inner = Self.context(digest: digest, absorbing: block, xor: 0x36) else {
+            throw .openSSL("keying the inner digest")
+        }
+        guard let outer = Self.context(digest: digest, absorbing: block, xor: 0x5C) else {
+            let error = JOSEError.openSSL("keying the outer digest")
+            EVP_MD_CTX_free(inner)
+            throw error
+        }
+        self.inner = inner
+        self.outer = outer
+    }
+
+    /// A digest context that has absorbed `block` with every byte XOR `pad`.
+    private static func context(digest: OpaquePointer, absorbing block: [UInt8], xor pad: UInt8) -> OpaquePointer? {
+        var padded = block.map { $0 ^ pad }
+        defer { padded.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        let ok = padded.withUnsafeBytes { bytes in
+            EVP_DigestInit_ex(context, digest, nil) == 1 && EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1
+        }
+        guard ok else {
+            EVP_MD_CTX_free(context)
+            return nil
+        }
+        return context
+    }
+
+    func free() {
+        EVP_MD_CTX_free(inner)
+        EVP_MD_CTX_free(outer)
+    }
 }

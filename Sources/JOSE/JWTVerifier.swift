@@ -10,7 +10,9 @@ import JSON
 /// (`badSignature`, compared in constant time), then the claims (a JSON
 /// object payload; `exp` required; `exp`, `nbf`, `iat` numbers and within
 /// the leeway; `iss` and `aud` when the policy asks). The payload is parsed
-/// only after the signature has been checked.
+/// only after the signature has been checked, by the JSON parser's rules
+/// (`JSONValue.scanObject`), but not built: the claims checked are read
+/// where they lie in the text, and `VerifiedToken` keeps the bytes.
 public struct JWTVerifier: Sendable {
     /// The keys accepted.
     public let keyRing: KeyRing
@@ -38,6 +40,7 @@ public struct JWTVerifier: Sendable {
     ///   - now: the current time, in seconds since 1970.
     /// - Returns: the header and claims of a token that passed every check.
     /// - Throws: `JOSEError` naming the first check that failed.
+    @inlinable  // so that it is specialised for String and Substring at the call site
     public func verify(_ token: some StringProtocol, now: Double) throws(JOSEError) -> VerifiedToken {
         let utf8 = token.utf8
         guard utf8.count <= policy.maxTokenBytes else { throw .tokenTooLarge(limit: policy.maxTokenBytes) }
@@ -53,10 +56,11 @@ public struct JWTVerifier: Sendable {
     ///   - token: the token's bytes.
     ///   - now: the current time, in seconds since 1970.
     public func verify(utf8 token: UnsafeBufferPointer<UInt8>, now: Double) throws(JOSEError) -> VerifiedToken {
-        try verifyBytes(token, now: now)
+        try verifyCatching(token, now: now).get()
     }
 
-    private func verifyCatching(_ token: UnsafeBufferPointer<UInt8>, now: Double) -> Result<VerifiedToken, JOSEError> {
+    @usableFromInline
+    func verifyCatching(_ token: UnsafeBufferPointer<UInt8>, now: Double) -> Result<VerifiedToken, JOSEError> {
         Result { () throws(JOSEError) -> VerifiedToken in try verifyBytes(token, now: now) }
     }
 
@@ -87,27 +91,36 @@ public struct JWTVerifier: Sendable {
             Base64URL.decode(payloadPart, into: UnsafeMutableBufferPointer(start: elements, count: payloadLength))
         }
         guard decoded else { throw .malformed("token payload is not base64url") }
-        guard Base64URL.isValid(signaturePart) else { throw .malformed("token signature is not base64url") }
+        // A signature no longer than any MAC is decoded here, on the stack,
+        // which also checks it; a longer one is only checked (the length
+        // check below refuses it).
+        var presented = MACBuffer()
+        let fitsMACBuffer = (Base64URL.decodedLength(of: signaturePart.count) ?? .max) <= MACBuffer.capacity
+        let signatureValid =
+            fitsMACBuffer
+            ? presented.withBytes { Base64URL.decode(signaturePart, into: $0) }
+            : Base64URL.isValid(signaturePart)
+        guard signatureValid else { throw .malformed("token signature is not base64url") }
 
         // MARK: Header and key
         let header: JSONObject
-        let key: SigningKey
-        if let known = keyRing.key(withEncodedHeader: headerPart) {
+        let mac: HMACKey
+        if let index = keyRing.keyIndex(withEncodedHeader: headerPart) {
             // Byte for byte the header our signer writes for this key: its
             // parse, and every header and key check, are known in advance.
-            header = known.header
-            key = known
+            header = keyRing.keys[index].header
+            mac = keyRing.keys[index].mac
         } else {
             header = try Self.parseHeader(headerPart)
-            key = try selectKey(for: header)
+            mac = try selectKey(for: header).mac
         }
 
         // MARK: Signature
-        guard signaturePart.count == Base64URL.encodedLength(of: key.algorithm.macLength) else {
+        guard signaturePart.count == Base64URL.encodedLength(of: mac.algorithm.macLength) else {
             throw .badSignature("token signature has the wrong length")
         }
         let signingInput = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(token)[..<secondDot])
-        try Self.checkSignature(signaturePart, of: signingInput, with: key.mac)
+        try Self.checkSignature(&presented, of: signingInput, with: mac)
 
         // MARK: Claims
         let expiresAt = try checkClaims(payload, now: now)
@@ -143,31 +156,26 @@ public struct JWTVerifier: Sendable {
         return key
     }
 
-    /// Compares the MAC of `signingInput` with the decoded `signature`, whose
-    /// encoded length has been checked; both live on the stack.
+    /// Compares the MAC of `signingInput` with the decoded signature
+    /// `presented`, whose length has been checked; both live on the stack.
     private static func checkSignature(
-        _ signature: UnsafeBufferPointer<UInt8>,
+        _ presented: inout MACBuffer,
         of signingInput: UnsafeRawBufferPointer,
         with mac: HMACKey
     ) throws(JOSEError) {
         let length = mac.algorithm.macLength
-        let outcome = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { scratch -> JOSEError? in
-            let expected = UnsafeMutableBufferPointer(rebasing: scratch[0..<64])
-            let presented = UnsafeMutableBufferPointer(rebasing: scratch[64..<128])
-            guard Base64URL.decode(signature, into: presented) else {
-                return .malformed("token signature is not base64url")
-            }
-            do throws(JOSEError) {
-                try mac.authenticate(signingInput, into: UnsafeMutableRawBufferPointer(expected))
-            } catch {
-                return error
-            }
-            let matches = constantTimeEquals(
-                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(expected)[..<length]),
-                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(presented)[..<length]))
-            return matches ? nil : .badSignature()
+        var expected = MACBuffer()
+        try expected.withRawBytes { (expected) throws(JOSEError) in
+            try mac.authenticate(signingInput, into: expected)
         }
-        if let outcome { throw outcome }
+        let matches = expected.withRawBytes { expected in
+            presented.withRawBytes { presented in
+                constantTimeEquals(
+                    UnsafeRawBufferPointer(rebasing: expected[..<length]),
+                    UnsafeRawBufferPointer(rebasing: presented[..<length]))
+            }
+        }
+        guard matches else { throw .badSignature() }
     }
 
     /// Checks the payload (a JSON object, by the parser's rules) and the
@@ -194,19 +202,21 @@ public struct JWTVerifier: Sendable {
             throw .malformed("token payload is not a JSON object")
         }
 
-        guard let exp = found.exp else { throw .missingClaim("exp") }
-        guard case .number = exp.kind else { throw .invalidClaim("exp", expected: "a number") }
-        let expiresAt = exp.number
-        let notBefore = try Self.optionalNumber(found.nbf, "nbf")
-        let issuedAt = try Self.optionalNumber(found.iat, "iat")
+        let expiresAt: Double
+        switch found.exp {
+        case .absent: throw .missingClaim("exp")
+        case .other: throw .invalidClaim("exp", expected: "a number")
+        case .number(let value): expiresAt = value
+        }
+        let notBefore = try found.nbf.optionalNumber("nbf")
+        let issuedAt = try found.iat.optionalNumber("iat")
 
         guard now <= expiresAt + policy.leeway else { throw .expired() }
         if let notBefore, now < notBefore - policy.leeway { throw .notYetValid() }
         if let issuedAt, issuedAt > now + policy.leeway { throw .issuedInFuture() }
 
         if let issuer = policy.issuer {
-            guard let iss = found.iss, case .string = iss.kind,
-                JSONValue.string(iss.string, in: payload, equals: issuer, otherIsASCII: issuerIsASCII)
+            guard let iss = found.iss, JSONValue.string(iss, in: payload, equals: issuer, otherIsASCII: issuerIsASCII)
             else { throw .wrongIssuer() }
         }
         if let audience = policy.audience {
@@ -239,27 +249,56 @@ public struct JWTVerifier: Sendable {
         registered.sessionID = found.sid
         registered.username = found.user
         registered.tokenID = found.jti
-        if let iss = found.iss, case .string = iss.kind { registered.issuer = iss.string }
+        registered.issuer = found.iss
         registered.issuedAt = issuedAt
         registered.notBefore = notBefore
         return expiresAt
     }
+}
 
-    private static func optionalNumber(_ member: JSONScannedMember?, _ name: String) throws(JOSEError) -> Double? {
-        guard let member else { return nil }
-        guard case .number = member.kind else { throw .invalidClaim(name, expected: "a number") }
-        return member.number
+/// Room on the stack for the longest MAC (HS512, 64 bytes).
+private struct MACBuffer {
+    static let capacity = 64
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    mutating func withBytes<R>(_ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeMutableBytes(of: &words) { body($0.bindMemory(to: UInt8.self)) }
+    }
+
+    mutating func withRawBytes<R, E>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result = withUnsafeMutableBytes(of: &words) { raw in
+            Result { () throws(E) -> R in try body(raw) }
+        }
+        return try result.get()
     }
 }
 
 /// The registered claims of a payload, noted while the payload is scanned.
 private struct ScannedClaims {
-    var exp: JSONScannedMember?
-    var nbf: JSONScannedMember?
-    var iat: JSONScannedMember?
-    var iss: JSONScannedMember?
+    /// A NumericDate claim as found.
+    enum TimeClaim {
+        case absent
+        case number(Double)
+        /// Present, but not a number.
+        case other
+
+        /// The value, nil when absent; throws if present but not a number.
+        func optionalNumber(_ name: String) throws(JOSEError) -> Double? {
+            switch self {
+            case .absent: nil
+            case .number(let value): value
+            case .other: throw .invalidClaim(name, expected: "a number")
+            }
+        }
+    }
+
+    var exp = TimeClaim.absent
+    var nbf = TimeClaim.absent
+    var iat = TimeClaim.absent
+    /// All of it, since an array is read only when the policy names an audience.
     var aud: JSONScannedMember?
     /// Set only when the member is a string.
+    var iss: JSONTextString?
     var sub: JSONTextString?
     var sid: JSONTextString?
     var user: JSONTextString?
@@ -325,11 +364,13 @@ private struct ScannedClaims {
         guard let name = Name(member, in: bytes) else { return }
         var string: JSONTextString?
         if case .string = member.kind { string = member.string }
+        var time = TimeClaim.other
+        if case .number = member.kind { time = .number(member.number) }
         switch name {
-        case .exp: exp = member
-        case .nbf: nbf = member
-        case .iat: iat = member
-        case .iss: iss = member
+        case .exp: exp = time
+        case .nbf: nbf = time
+        case .iat: iat = time
+        case .iss: iss = string
         case .aud: aud = member
         case .sub: sub = string
         case .sid: sid = string

@@ -28,13 +28,15 @@ public struct KeyRing: Sendable {
         return nil
     }
 
-    /// The key whose signer-written header is exactly `encodedHeader`, if any.
-    func key(withEncodedHeader encodedHeader: UnsafeBufferPointer<UInt8>) -> SigningKey? {
-        for key in keys where key.encodedHeader.count == encodedHeader.count {
-            let same = key.encodedHeader.withUnsafeBufferPointer { known in
+    /// The position in `keys` of the key whose signer-written header is
+    /// exactly `encodedHeader`, if any. (A position rather than the key, so
+    /// that the caller copies, and retains, only the parts it needs.)
+    func keyIndex(withEncodedHeader encodedHeader: UnsafeBufferPointer<UInt8>) -> Int? {
+        for index in keys.indices where keys[index].encodedHeader.count == encodedHeader.count {
+            let same = keys[index].encodedHeader.withUnsafeBufferPointer { known in
                 known.hasSameBytes(as: encodedHeader)
             }
-            if same { return key }
+            if same { return index }
         }
         return nil
     }
