@@ -22,7 +22,9 @@ struct ShutdownTests {
     @Test("a request in flight finishes; new connections are refused while it drains and after")
     func drains() async throws {
         var router = Router()
-        router.add(.post, "/slow", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 500))
+        // Long enough to be surely in flight when checked on a loaded machine,
+        // short enough to finish inside the 2 s grace period.
+        router.add(.post, "/slow", on: LiveRoutes.pool, LiveRoutes.slow(milliseconds: 1500))
         try await withHTTPServer(router: router) { server, port in
             let slow = Task { try await blockingIO { try httpRequest(port: port, "POST", "/slow", body: []) } }
             #expect(await waitUntil(timeout: 2) { server.requestsInFlight == 1 })
@@ -39,7 +41,7 @@ struct ShutdownTests {
 
             let response = try await slow.value
             #expect(response.status == 200)
-            #expect(try response.json() == ["slept": 500, "length": 0])
+            #expect(try response.json() == ["slept": 1500, "length": 0])
             let took = await stopping.value
             #expect(took < .seconds(2), "shutdown took \(took)")
             #expect(server.requestsInFlight == 0)
