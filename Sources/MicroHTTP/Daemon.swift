@@ -60,11 +60,11 @@ final class Daemon: @unchecked Sendable {
 
     func stop(gracePeriod: Double) {
         let serverCore = core.takeUnretainedValue()
-        // Stop accepting. The listening socket is ours to close, but not before
-        // MHD_stop_daemon (a worker thread may still hold it); shutdown(2)
-        // stops it listening now, so new connections are refused at once.
-        let listener = MHD_quiesce_daemon(handle)
-        if listener >= 0 { _ = Glibc.shutdown(listener, Int32(SHUT_RDWR)) }
+        // No MHD_quiesce_daemon: in libmicrohttpd 0.9.75 it races the epoll
+        // thread to remove the listening socket from the epoll set, and the
+        // loser aborts the process ("Failed to remove listen FD from epoll
+        // set", seen in CI). The listener stays open while requests in flight
+        // drain; MHD_stop_daemon closes it.
         let deadline = Date().addingTimeInterval(gracePeriod)
         while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < deadline {
             usleep(2_000)
@@ -87,7 +87,6 @@ final class Daemon: @unchecked Sendable {
             while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < flushDeadline { usleep(2_000) }
         }
         MHD_stop_daemon(handle)
-        if listener >= 0 { close(listener) }
         core.release()
     }
 }
