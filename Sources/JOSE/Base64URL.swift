@@ -153,7 +153,8 @@ extension Base64URL {
         let groups = ((quads & SIMD4(repeating: 0xFFF)) &<< SIMD4(repeating: 12)) | (quads &>> SIMD4(repeating: 16))
         // ... and pairs of those into 48 bits.
         let halves = unsafeBitCast(groups, to: SIMD2<UInt64>.self)
-        let sixes = ((halves & SIMD2(repeating: 0xFF_FFFF)) &<< SIMD2(repeating: 24)) | (halves &>> SIMD2(repeating: 32))
+        let sixes =
+            ((halves & SIMD2(repeating: 0xFF_FFFF)) &<< SIMD2(repeating: 24)) | (halves &>> SIMD2(repeating: 32))
         // Each half's six bytes, big-endian, then two that the next store overwrites.
         let raw = UnsafeMutableRawPointer(output)
         raw.storeBytes(of: (sixes[0] &<< 16).bigEndian, as: UInt64.self)

@@ -195,7 +195,8 @@ private struct PadContexts: @unchecked Sendable {
         defer { padded.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
         guard let context = EVP_MD_CTX_new() else { return nil }
         let ok = padded.withUnsafeBytes { bytes in
-            EVP_DigestInit_ex(context, digest, nil) == 1 && EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1
+            EVP_DigestInit_ex(context, digest, nil) == 1
+                && EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1
         }
         guard ok else {
             EVP_MD_CTX_free(context)

@@ -40,7 +40,6 @@ public struct JWTVerifier: Sendable {
     ///   - now: the current time, in seconds since 1970.
     /// - Returns: the header and claims of a token that passed every check.
     /// - Throws: `JOSEError` naming the first check that failed.
-    @inlinable  // so that it is specialised for String and Substring at the call site
     public func verify(_ token: some StringProtocol, now: Double) throws(JOSEError) -> VerifiedToken {
         let utf8 = token.utf8
         guard utf8.count <= policy.maxTokenBytes else { throw .tokenTooLarge(limit: policy.maxTokenBytes) }
@@ -56,11 +55,10 @@ public struct JWTVerifier: Sendable {
     ///   - token: the token's bytes.
     ///   - now: the current time, in seconds since 1970.
     public func verify(utf8 token: UnsafeBufferPointer<UInt8>, now: Double) throws(JOSEError) -> VerifiedToken {
-        try verifyCatching(token, now: now).get()
+        try verifyBytes(token, now: now)
     }
 
-    @usableFromInline
-    func verifyCatching(_ token: UnsafeBufferPointer<UInt8>, now: Double) -> Result<VerifiedToken, JOSEError> {
+    private func verifyCatching(_ token: UnsafeBufferPointer<UInt8>, now: Double) -> Result<VerifiedToken, JOSEError> {
         Result { () throws(JOSEError) -> VerifiedToken in try verifyBytes(token, now: now) }
     }
 
@@ -332,20 +330,23 @@ private struct ScannedClaims {
             }
         }
 
-        /// The name of `member`. A name that is not plain ASCII is decoded
-        /// and compared as a String, like `JSONObject` lookups.
-        init?(_ member: JSONScannedMember, in bytes: UnsafeBufferPointer<UInt8>) {
-            guard case .ascii = member.name.shape else {
-                let decoded = JSONValue.string(member.name, in: bytes)
+        /// The member name `text`, whose first eight bytes are `word` when it
+        /// is plain ASCII. Any other name is decoded and compared as a
+        /// String, like `JSONObject` lookups. (Fields rather than the whole
+        /// member: copying that just after the scanner wrote it field by
+        /// field stalls on store forwarding.)
+        init?(_ text: JSONTextString, word: UInt64, in bytes: UnsafeBufferPointer<UInt8>) {
+            guard case .ascii = text.shape else {
+                let decoded = JSONValue.string(text, in: bytes)
                 for name in [Name.exp, .nbf, .iat, .iss, .aud, .sub, .sid, .jti, .user] where name.spelling == decoded {
                     self = name
                     return
                 }
                 return nil
             }
-            // `nameWord` is exactly an ASCII name of up to eight bytes.
-            guard member.name.end - member.name.start <= 8 else { return nil }
-            switch member.nameWord {
+            // `word` is exactly an ASCII name of up to eight bytes.
+            guard text.end - text.start <= 8 else { return nil }
+            switch word {
             case Name.exp.rawValue: self = .exp
             case Name.nbf.rawValue: self = .nbf
             case Name.iat.rawValue: self = .iat
@@ -361,7 +362,7 @@ private struct ScannedClaims {
     }
 
     mutating func note(_ member: JSONScannedMember, in bytes: UnsafeBufferPointer<UInt8>) {
-        guard let name = Name(member, in: bytes) else { return }
+        guard let name = Name(member.name, word: member.nameWord, in: bytes) else { return }
         var string: JSONTextString?
         if case .string = member.kind { string = member.string }
         var time = TimeClaim.other

@@ -46,7 +46,9 @@ extension JSONValue {
         return try text.withUTF8 { parseCatching($0, maxDepth: maxDepth) }.get()
     }
 
-    private static func parseCatching(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<JSONValue, JSONError> {
+    private static func parseCatching(
+        _ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int
+    ) -> Result<JSONValue, JSONError> {
         Result { () throws(JSONError) -> JSONValue in try parse(bytes, maxDepth: maxDepth) }
     }
 }
@@ -242,7 +244,10 @@ private struct JSONParser {
             depth -= 1
             return .object(object)
         }
-        object.reserveCapacity(8)
+        // Room for a typical request body or claims set at once, for the
+        // top-level object only: there is one per document, so a text of
+        // many small objects cannot make it reserve far more than it uses.
+        if depth == 1 { object.reserveCapacity(8) }
         var names = ObjectNames(first: nameCount)
         while true {
             let (name, _) = try readMemberName(&names)
@@ -365,7 +370,8 @@ private struct JSONParser {
             let (name, nameWord) = try readMemberName(&names)
             let valueStart = index
             var member = JSONScannedMember(
-                name: name, nameWord: nameWord, kind: .null, number: 0, string: JSONTextString(start: 0, end: 0, shape: .ascii),
+                name: name, nameWord: nameWord, kind: .null, number: 0,
+                string: JSONTextString(start: 0, end: 0, shape: .ascii),
                 valueStart: valueStart, valueEnd: valueStart)
             guard index < bytes.count else { throw fail("unexpected end of input") }
             switch bytes[index] {

@@ -79,23 +79,23 @@ struct ClaimsScanTests {
         for payload in accepted {
             #expect(try verify(payload: payload, policy: policy).issuer?.unicodeScalars.first == "g")
         }
-        #expect(try refusal(payload: #"{"exp":1700000600,"iss":"gatehouse","aud":"é-api"}"#, policy: policy) == .wrongIssuer)
-        #expect(try refusal(payload: #"{"exp":1700000600,"iss":"gåtehouse","aud":"e-api"}"#, policy: policy) == .wrongAudience)
-        // ASCII policy, claim with escapes.
-        #expect(
-            try verify(payload: #"{"exp":1700000600,"iss":"\u0067atehouse"}"#, policy: VerificationPolicy(issuer: "gatehouse"))
-                .issuer == "gatehouse")
-        #expect(
-            try refusal(payload: #"{"exp":1700000600,"iss":"gatehousE"}"#, policy: VerificationPolicy(issuer: "gatehouse"))
-                == .wrongIssuer)
-        #expect(
-            try refusal(payload: #"{"exp":1700000600,"iss":"gatehouse "}"#, policy: VerificationPolicy(issuer: "gatehouse"))
-                == .wrongIssuer)
+        let wrongIssuer = #"{"exp":1700000600,"iss":"gatehouse","aud":"é-api"}"#
+        #expect(try refusal(payload: wrongIssuer, policy: policy) == .wrongIssuer)
+        let wrongAudience = #"{"exp":1700000600,"iss":"gåtehouse","aud":"e-api"}"#
+        #expect(try refusal(payload: wrongAudience, policy: policy) == .wrongAudience)
+        // ASCII policy, claim with escapes; and near misses.
+        let gatehouse = VerificationPolicy(issuer: "gatehouse")
+        let escaped = #"{"exp":1700000600,"iss":"\u0067atehouse"}"#
+        #expect(try verify(payload: escaped, policy: gatehouse).issuer == "gatehouse")
+        #expect(try refusal(payload: #"{"exp":1700000600,"iss":"gatehousE"}"#, policy: gatehouse) == .wrongIssuer)
+        #expect(try refusal(payload: #"{"exp":1700000600,"iss":"gatehouse "}"#, policy: gatehouse) == .wrongIssuer)
+        #expect(try refusal(payload: #"{"exp":1700000600,"iss":"gatehous"}"#, policy: gatehouse) == .wrongIssuer)
     }
 
     @Test("accessors give nil for a claim of another type, as the claims object would")
     func wrongTypes() throws {
-        let verified = try verify(payload: #"{"exp":1700000600,"sub":1,"sid":null,"user":["alice"],"jti":{"a":1},"iss":true}"#)
+        let verified = try verify(
+            payload: #"{"exp":1700000600,"sub":1,"sid":null,"user":["alice"],"jti":{"a":1},"iss":true}"#)
         #expect(verified.subject == nil)
         #expect(verified.sessionID == nil)
         #expect(verified.username == nil)
@@ -132,7 +132,8 @@ struct ClaimsScanTests {
             let payload = Array(#"{"exp":1700000600,"sub":"ab"#.utf8) + bad + Array(#"cd"}"#.utf8)
             let header = Base64URL.encode(Array(#"{"alg":"HS256","kid":"test-key"}"#.utf8))
             let input = header + "." + Base64URL.encode(payload)
-            let mac = try HMACKey(secret: TokenForge.secret, algorithm: .hs256).authenticationCode(for: Array(input.utf8))
+            let key = try HMACKey(secret: TokenForge.secret, algorithm: .hs256)
+            let mac = key.authenticationCode(for: Array(input.utf8))
             #expect(throws: JOSEError.malformed("token payload is not a JSON object")) {
                 try verifier.verify(input + "." + Base64URL.encode(mac), now: TokenForge.now)
             }
@@ -167,7 +168,8 @@ struct ClaimsScanTests {
             }
             // A character outside the alphabet makes it malformed, whatever the length.
             do {
-                _ = try verifier.verify(parts[0] + "." + parts[1] + "." + signature.dropLast() + "*", now: TokenForge.now)
+                let foreign = parts[0] + "." + parts[1] + "." + signature.dropLast() + "*"
+                _ = try verifier.verify(foreign, now: TokenForge.now)
                 Issue.record("accepted")
             } catch {
                 #expect(error.code == .malformed, "\(length): \(error)")

@@ -27,7 +27,8 @@ struct JSONFastPathTests {
             return
         }
         // Bit for bit: -0 is not 0, and a rounding slip shows.
-        #expect(value.bitPattern == expected.bitPattern, "\(text): \(value) != \(expected)", sourceLocation: sourceLocation)
+        #expect(
+            value.bitPattern == expected.bitPattern, "\(text): \(value) != \(expected)", sourceLocation: sourceLocation)
     }
 
     static let numberTexts: [String] = [
@@ -91,7 +92,10 @@ struct JSONFastPathTests {
 
     @Test(
         "number grammar is still strict",
-        arguments: ["01", "-01", "00", "-", "--1", "+1", "1.", ".5", "1e", "1e+", "1.e3", "0x1", "1_000", "1e400", "-1e400", "1 2"])
+        arguments: [
+            "01", "-01", "00", "-", "--1", "+1", "1.", ".5", "1e", "1e+", "1.e3", "0x1", "1_000",
+            "1e400", "-1e400", "1 2",
+        ])
     func numberGrammar(_ text: String) {
         #expect(throws: JSONError.self) { try JSONValue.parse(text) }
     }
@@ -124,7 +128,10 @@ struct JSONFastPathTests {
                 var control = Array("\"\(plain)\"".utf8)
                 control[1 + position] = 0x1F
                 #expect(throws: JSONError.self) { try JSONValue.parse(control) }
-                for bad: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0x80]] {
+                let invalidSequences: [[UInt8]] = [
+                    [0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0x80],
+                ]
+                for bad in invalidSequences {
                     var invalid = Array("\"\(plain)\"".utf8)
                     invalid.replaceSubrange((1 + position)...(1 + position), with: bad)
                     #expect(throws: JSONError.self, "\(bad) at \(position) of \(length)") {
@@ -247,7 +254,9 @@ struct JSONFastPathTests {
 
     @Test("scanObject reports each member where it lies")
     func scanReportsMembers() throws {
-        let text = #"{"iss":"gatehouse","sub":"a\"b\u00e9","user":"zoë","n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,"x"],"o":{"p":{}},"\u0065xp":1764000900,"longer_than_8":0}"#
+        let text =
+            #"{"iss":"gatehouse","sub":"a\"b\u00e9","user":"zoë","n":-1.5e3,"t":true,"f":false,"z":null,"#
+            + #""a":[1,"x"],"o":{"p":{}},"\u0065xp":1764000900,"longer_than_8":0}"#
         let bytes = Array(text.utf8)
         let expected = try #require(try JSONValue.parse(text).objectValue)
         var seen: [(name: String, member: JSONScannedMember)] = []
