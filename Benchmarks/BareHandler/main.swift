@@ -106,7 +106,7 @@ let daemon: OpaquePointer? = withUnsafeMutablePointer(to: &address) { pointer in
     }
     options.append(CMicroHTTPD_option(.END, 0, nil))
     return options.withUnsafeMutableBufferPointer { buffer in
-        CMicroHTTPD_start(flags, port, bareAccessHandler, nil, buffer.baseAddress)
+        CMicroHTTPD_start(flags, port, nil, nil, bareAccessHandler, nil, buffer.baseAddress)
     }
 }
 guard let daemon else { fail("could not listen on \(host):\(port): \(String(cString: strerror(errno)))") }

@@ -11,9 +11,10 @@
 /// through one MHD_OPTION_ARRAY of `struct MHD_OptionItem`, ended by MHD_OPTION_END.
 static inline struct MHD_Daemon *CMicroHTTPD_start(
     unsigned int flags, uint16_t port,
+    MHD_AcceptPolicyCallback accept_policy, void *accept_policy_cls,
     MHD_AccessHandlerCallback handler, void *handler_cls,
     struct MHD_OptionItem *options) {
-    return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
+    return MHD_start_daemon(flags, port, accept_policy, accept_policy_cls, handler, handler_cls,
                             MHD_OPTION_ARRAY, options, MHD_OPTION_END);
 }
 
@@ -28,6 +29,27 @@ static inline const struct sockaddr *CMicroHTTPD_client_address(struct MHD_Conne
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return info == NULL ? NULL : info->client_addr;
+}
+
+/// The connection's socket, or -1.
+static inline int CMicroHTTPD_connection_socket(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
+}
+
+/// What MHD_OPTION_NOTIFY_CONNECTION's callback stored for the connection, or NULL.
+static inline void *CMicroHTTPD_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == NULL ? NULL : info->socket_context;
+}
+
+/// MHD_OPTION_NOTIFY_CONNECTION, like MHD_OPTION_NOTIFY_COMPLETED: the callback
+/// in `value`, its closure in `ptr_value`.
+static inline struct MHD_OptionItem CMicroHTTPD_connection_option(MHD_NotifyConnectionCallback callback, void *cls) {
+    struct MHD_OptionItem item = { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)callback, cls };
+    return item;
 }
 
 /// The option value as the intptr_t that MHD_OptionItem carries.

@@ -36,17 +36,19 @@ final class Daemon: @unchecked Sendable {
                 CMicroHTTPD_option(.CONNECTION_MEMORY_LIMIT, max(8192, configuration.connectionMemoryLimit), nil),
                 CMicroHTTPD_option(.LISTEN_BACKLOG_SIZE, max(1, configuration.listenBacklog), nil),
                 CMicroHTTPD_completed_option(gatehouseRequestCompleted, core.toOpaque()),
+                CMicroHTTPD_connection_option(gatehouseConnectionChanged, core.toOpaque()),
                 CMicroHTTPD_unescape_option(gatehouseUnescape, nil),
             ]
             if configuration.threads > 1 {
                 options.append(CMicroHTTPD_option(.THREAD_POOL_SIZE, configuration.threads, nil))
             }
-            if configuration.perIPConnectionLimit > 0 {
-                options.append(CMicroHTTPD_option(.PER_IP_CONNECTION_LIMIT, configuration.perIPConnectionLimit, nil))
-            }
+            // No MHD_OPTION_PER_IP_CONNECTION_LIMIT: ConnectionGuard counts
+            // per address itself, so that trusted proxies can be exempt.
             options.append(CMicroHTTPD_option(.END, 0, nil))
             return options.withUnsafeMutableBufferPointer { buffer in
-                CMicroHTTPD_start(flags, configuration.port, gatehouseAccessHandler, core.toOpaque(), buffer.baseAddress)
+                CMicroHTTPD_start(
+                    flags, configuration.port, gatehouseAcceptPolicy, core.toOpaque(), gatehouseAccessHandler,
+                    core.toOpaque(), buffer.baseAddress)
             }
         }
         guard let handle else {
@@ -55,6 +57,7 @@ final class Daemon: @unchecked Sendable {
             throw HTTPServerError(
                 "could not listen on \(configuration.host):\(configuration.port): \(reason)")
         }
+        serverCore.connections.start()
         return Daemon(handle: handle, core: core, port: CMicroHTTPD_bound_port(handle))
     }
 
@@ -87,6 +90,7 @@ final class Daemon: @unchecked Sendable {
             while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < flushDeadline { usleep(2_000) }
         }
         MHD_stop_daemon(handle)
+        serverCore.connections.stop()
         core.release()
     }
 }
@@ -111,6 +115,8 @@ final class RequestContext: @unchecked Sendable {
     var responded = false
     var suspended = false
     var request: Request?
+    /// The connection's record in `ConnectionGuard`, for its request deadline.
+    var connection: ConnectionRecord?
     private let deferred = Mutex<Response?>(nil)
 
     func setDeferredResponse(_ response: Response) {
@@ -150,6 +156,9 @@ private func gatehouseAccessHandler(
         let context = RequestContext()
         conCls.pointee = Unmanaged.passRetained(context).toOpaque()
         core.inFlight.add(1, ordering: .relaxed)
+        if let record = CMicroHTTPD_socket_context(connection) {
+            context.connection = Unmanaged<ConnectionRecord>.fromOpaque(record).takeUnretainedValue()
+        }
         if let length = lookupHeader(connection, "Content-Length"), let declared = Int(length),
             declared > core.configuration.maxBodyBytes
         {
@@ -158,6 +167,7 @@ private func gatehouseAccessHandler(
             // cannot be mistaken for the next request.
             context.bodyTooLarge = true
             context.responded = true
+            if let record = context.connection { core.connections.requestReceived(on: record) }
             let request = makeRequest(connection, url: url, method: method, body: [])
             let response = core.finish(
                 HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response, for: request)
@@ -192,6 +202,8 @@ private func gatehouseAccessHandler(
     }
     if context.responded { return .YES }
 
+    // The whole request is in: its deadline no longer applies.
+    if let record = context.connection { core.connections.requestReceived(on: record) }
     let request = makeRequest(connection, url: url, method: method, body: context.body)
     context.body = []
     if context.bodyTooLarge {
@@ -253,9 +265,47 @@ private func gatehouseRequestCompleted(
     // A client that went away while its request was suspended: forget it, so
     // shutdown does not resume a connection libmicrohttpd has already closed.
     core.suspended.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(context.takeUnretainedValue())) }
+    if let record = context.takeUnretainedValue().connection { core.connections.responseFinished(on: record) }
     context.release()
     conCls.pointee = nil
     core.inFlight.subtract(1, ordering: .relaxed)
+}
+
+/// libmicrohttpd's accept policy: refuses a connection over the per-address limit.
+private func gatehouseAcceptPolicy(
+    _ cls: UnsafeMutableRawPointer?, _ address: UnsafePointer<sockaddr>?, _ length: socklen_t
+) -> MHD_Result {
+    guard let cls else { return .YES }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    return core.connections.admit(address.flatMap(IPAddress.init)) ? .YES : .NO
+}
+
+/// Registers each connection with `ConnectionGuard` when it opens (the record
+/// is kept, +1, as the connection's socket context) and forgets it when it
+/// closes; libmicrohttpd closes the socket only after this returns.
+private func gatehouseConnectionChanged(
+    _ cls: UnsafeMutableRawPointer?,
+    _ connection: OpaquePointer?,
+    _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ code: MHD_ConnectionNotificationCode
+) {
+    guard let cls, let connection, let socketContext else { return }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    switch code {
+    case .CONNECTION_NOTIFY_STARTED:
+        let record = core.connections.opened(
+            socket: CMicroHTTPD_connection_socket(connection),
+            address: CMicroHTTPD_client_address(connection).flatMap(IPAddress.init))
+        socketContext.pointee = Unmanaged.passRetained(record).toOpaque()
+    case .CONNECTION_NOTIFY_CLOSED:
+        guard let stored = socketContext.pointee else { return }
+        let record = Unmanaged<ConnectionRecord>.fromOpaque(stored)
+        core.connections.closed(record.takeUnretainedValue())
+        record.release()
+        socketContext.pointee = nil
+    @unknown default:
+        return
+    }
 }
 
 /// Percent-decodes a path or query component in place, as libmicrohttpd's

@@ -90,6 +90,8 @@ final class ServerCore: Sendable {
     let inFlight = Atomic<Int>(0)
     /// Suspended connections by request, so shutdown can resume each one.
     let suspended = Mutex<[ObjectIdentifier: SuspendedRequest]>([:])
+    /// Per-address connection limit and request deadlines.
+    let connections: ConnectionGuard
 
     init(
         configuration: HTTPServerConfiguration, router: Router, cors: CORSPolicy, filters: [any ResponseFilter],
@@ -100,6 +102,7 @@ final class ServerCore: Sendable {
         self.cors = cors
         self.filters = filters
         self.logger = logger
+        connections = ConnectionGuard(configuration: configuration, logger: logger)
     }
 
     /// Routes a complete request to its answer: a response now, or an offloaded
@@ -115,7 +118,14 @@ final class ServerCore: Sendable {
             return .respond(HTTPError.methodNotAllowed(request.method, allowed: allowed).response)
         case .handler(.immediate(let handler)):
             return .respond(run(handler, request))
-        case .handler(.offloaded(let pool, let handler)):
+        case .handler(.offloaded(let pool, let handler, let admission)):
+            if let admission {
+                do {
+                    try admission(request)
+                } catch {
+                    return .respond(render(error, for: request))
+                }
+            }
             return .offload(pool, handler)
         }
     }

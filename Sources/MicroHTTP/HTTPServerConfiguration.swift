@@ -10,12 +10,18 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     /// The largest request body accepted; larger ones get 413.
     public var maxBodyBytes: Int = 64 * 1024
-    /// Seconds a connection may sit idle (or trickle a request) before it is closed.
+    /// Seconds a connection may sit idle, and seconds it has, from opening or
+    /// from the end of its previous response, to deliver a complete request
+    /// (headers and body). Trickling bytes does not extend it.
     public var connectionTimeout: Int = 30
     /// Most connections open at once, from everyone.
     public var connectionLimit: Int = 4096
-    /// Most connections open at once from one IP address; 0 means no limit.
+    /// Most connections open at once from one IP address (IPv6: one /64);
+    /// 0 means no limit. Trusted proxies are exempt.
     public var perIPConnectionLimit: Int = 0
+    /// Reverse proxies whose `X-Forwarded-For` names the client; exempt from
+    /// the per-address connection limit.
+    public var trustedProxies = TrustedProxies()
     /// Memory libmicrohttpd may use per connection for headers and buffers, in bytes.
     public var connectionMemoryLimit: Int = 32 * 1024
     /// The listen(2) backlog.

@@ -62,6 +62,12 @@ public struct Logger: Sendable {
 
     public func log(_ level: Level, _ message: String, _ metadata: KeyValuePairs<String, String> = [:]) {
         guard level >= self.level else { return }
+        log(level, message, fields: metadata.map { ($0.key, $0.value) })
+    }
+
+    /// Logs a line whose fields are built at run time, in order.
+    public func log(_ level: Level, _ message: String, fields metadata: [(String, String)]) {
+        guard level >= self.level else { return }
         let time = Date().formatted(.iso8601)
         switch format {
         case .text:

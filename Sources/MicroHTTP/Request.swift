@@ -13,6 +13,10 @@ public struct Request: Sendable {
     /// The peer's address, kept raw: most requests never ask for it as text.
     var peer: PeerAddress
 
+    /// The socket peer's IP address, when known. Behind a reverse proxy this is
+    /// the proxy: `TrustedProxies.clientAddress(of:)` finds the client.
+    public var peerAddress: IPAddress? { peer.address }
+
     /// The peer's IP address as text (`127.0.0.1`, `::1`), when known.
     public var remoteAddress: String? {
         get { peer.text }
@@ -64,6 +68,14 @@ enum PeerAddress: Sendable {
         case .unknown: nil
         case .socket(let address): address.text
         case .text(let text): text
+        }
+    }
+
+    var address: IPAddress? {
+        switch self {
+        case .unknown: nil
+        case .socket(let address): address.ipAddress
+        case .text(let text): IPAddress(text)
         }
     }
 }

@@ -5,7 +5,11 @@ public enum Handler: Sendable {
     case immediate(@Sendable (Request) throws -> Response)
     /// Runs on one of `pool`'s threads, where blocking is fine; the connection
     /// is suspended until it returns. A full pool queue is answered 503 at once.
-    case offloaded(WorkerPool, @Sendable (Request) throws -> Response)
+    /// `admission`, when given, runs first on the server's thread: what it
+    /// throws is the answer, without queueing (a rate limit, say, must not
+    /// wait behind the password hashes it is there to spare).
+    case offloaded(
+        WorkerPool, @Sendable (Request) throws -> Response, admission: (@Sendable (Request) throws -> Void)? = nil)
 }
 
 /// Exact-path routing with method dispatch. Built before the server starts,
@@ -35,12 +39,14 @@ public struct Router: Sendable {
         add(.post, path, .immediate(handler))
     }
 
-    /// Adds a handler that runs on `pool`, off the server's threads.
+    /// Adds a handler that runs on `pool`, off the server's threads, after
+    /// `admission` (if any) let the request through on the server's thread.
     public mutating func add(
         _ method: HTTPMethod, _ path: String, on pool: WorkerPool,
+        admission: (@Sendable (Request) throws -> Void)? = nil,
         _ handler: @escaping @Sendable (Request) throws -> Response
     ) {
-        add(method, path, .offloaded(pool, handler))
+        add(method, path, .offloaded(pool, handler, admission: admission))
     }
 
     /// The methods `path` answers, sorted, with HEAD wherever GET is.

@@ -83,7 +83,7 @@ struct RouterTests {
 
     @Test("an offloaded route is returned with its pool")
     func offloaded() throws {
-        guard case .handler(.offloaded(let pool, let handler)) = Self.router.match(.post, "/slow") else {
+        guard case .handler(.offloaded(let pool, let handler, _)) = Self.router.match(.post, "/slow") else {
             Issue.record("expected an offloaded handler")
             return
         }

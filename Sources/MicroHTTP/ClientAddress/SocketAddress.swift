@@ -34,6 +34,14 @@ struct SocketAddress: @unchecked Sendable {
         }
     }
 
+    /// The address part as an `IPAddress`.
+    var ipAddress: IPAddress? {
+        var copy = storage
+        return withUnsafePointer(to: &copy) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { IPAddress($0) }
+        }
+    }
+
     /// nil unless `host` is an IPv4 or IPv6 literal (`localhost` is taken as 127.0.0.1).
     init?(host: String, port: UInt16) {
         let literal = host == "localhost" ? "127.0.0.1" : host
