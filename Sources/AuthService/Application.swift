@@ -96,15 +96,18 @@ public func buildApplication(
             "Argon2 memory cost is below the OWASP minimum", ["memory_kib": String(configuration.argon2.memoryKiB)])
     }
 
+    let audit = AuditLog(logger: logger, proxies: configuration.trustedProxies)
+    let limits = RateLimits(configuration.rateLimits, audit: audit, clock: clock)
+
     var router = Router()
     ServiceController().addRoutes(to: &router)
     AccountController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
-        refreshTTL: configuration.refreshTTL, clock: clock, logger: logger
+        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit
     ).addRoutes(to: &router)
     SessionController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
-        refreshTTL: configuration.refreshTTL, clock: clock, logger: logger
+        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
 

@@ -26,13 +26,14 @@ struct ControllerFixture {
         // Handlers are called directly here; the pool is only what their routes name.
         let hasher = try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 256, iterations: 1, parallelism: 1))
         let pool = try WorkerPool(workers: 1, queueLimit: 1)
-        let logger = Logger(level: .debug, sink: logs)
+        let audit = AuditLog(logger: Logger(level: .debug, sink: logs), proxies: TrustedProxies())
+        let limits = RateLimits(.disabled, audit: audit, clock: clock.clock)
         accounts = AccountController(
             store: store, hasher: hasher, hashingPool: pool, storePool: pool, tokens: tokens, refreshTTL: 86_400,
-            clock: clock.clock, logger: logger)
+            clock: clock.clock, limits: limits, audit: audit)
         sessions = SessionController(
             store: store, hasher: hasher, hashingPool: pool, storePool: pool, tokens: tokens, refreshTTL: 86_400,
-            clock: clock.clock, logger: logger)
+            clock: clock.clock, limits: limits, audit: audit)
         protected = ProtectedController(tokens: tokens)
     }
 

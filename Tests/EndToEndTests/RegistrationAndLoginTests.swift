@@ -92,7 +92,7 @@ import TestSupport
             #expect(wrong.body == unknown.body)
             #expect(try wrong.json().objectValue?["error"] == "invalid_credentials")
             // Both paths ran Argon2: the log says which failed, the client cannot tell.
-            let failures = gatehouse.logs.lines.filter { $0.contains("login failed") }
+            let failures = gatehouse.logs.lines.filter { $0.contains("event=login_failed") }
             #expect(failures.contains { $0.contains("wrong_password") })
             #expect(failures.contains { $0.contains("unknown_user") })
         }

@@ -85,7 +85,7 @@ extension HTTPTestClient {
             // Another session of the same user is untouched.
             #expect(try client.get("/protected", bearer: other.access).status == 200)
             #expect(try client.refresh(other.refresh).status == 200)
-            #expect(gatehouse.logs.lines.contains { $0.contains("refresh token reused") })
+            #expect(gatehouse.logs.lines.contains { $0.contains("event=refresh_reuse_detected") })
         }
     }
 

@@ -26,6 +26,8 @@ extension Configuration {
         configuration.threads = 2
         configuration.hashWorkers = 2
         configuration.argon2 = Argon2Parameters(memoryKiB: 1024, iterations: 1, parallelism: 1)
+        // Every test talks from 127.0.0.1; the rate-limit tests turn limits on.
+        configuration.rateLimits = .disabled
         return configuration
     }
 }

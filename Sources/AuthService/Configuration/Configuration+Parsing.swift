@@ -91,9 +91,67 @@ extension Configuration {
             config.maxBodyBytes = try integer(value, "MAX_BODY_BYTES", in: 1024...16 * 1024 * 1024)
         },
         Option(
-            name: "CONNECTION_TIMEOUT", help: "seconds before an idle connection is closed", defaultDescription: "30"
+            name: "CONNECTION_TIMEOUT",
+            help: "seconds a connection may idle, and has to send a whole request (slow clients are cut)",
+            defaultDescription: "30"
         ) { config, value in
             config.connectionTimeout = try integer(value, "CONNECTION_TIMEOUT", in: 1...3600)
+        },
+        Option(name: "MAX_CONNECTIONS", help: "most connections open at once", defaultDescription: "4096") {
+            config, value in
+            config.maxConnections = try integer(value, "MAX_CONNECTIONS", in: 1...1_000_000)
+        },
+        Option(
+            name: "MAX_CONNECTIONS_PER_IP",
+            help: "most connections from one address (IPv6: one /64); trusted proxies are exempt; 0: no limit",
+            defaultDescription: "128"
+        ) { config, value in
+            config.maxConnectionsPerIP = try integer(value, "MAX_CONNECTIONS_PER_IP", in: 0...1_000_000)
+        },
+        Option(
+            name: "CONNECTION_MEMORY", help: "bytes per connection for request headers and buffers",
+            defaultDescription: "32768"
+        ) { config, value in
+            config.connectionMemory = try integer(value, "CONNECTION_MEMORY", in: 8192...16 * 1024 * 1024)
+        },
+        Option(name: "LISTEN_BACKLOG", help: "the listen(2) backlog", defaultDescription: "511") { config, value in
+            config.listenBacklog = try integer(value, "LISTEN_BACKLOG", in: 1...65535)
+        },
+        Option(
+            name: "TRUSTED_PROXIES",
+            help: "comma-separated CIDR blocks of reverse proxies whose X-Forwarded-For names the client",
+            defaultDescription: "(none)"
+        ) { config, value in
+            guard let proxies = TrustedProxies(parsing: value) else {
+                throw ConfigurationError(
+                    "GATEHOUSE_TRUSTED_PROXIES must be a comma-separated list of addresses or CIDR blocks "
+                        + "such as 10.0.0.0/8,fd00::/8 (got '\(value)')")
+            }
+            config.trustedProxies = proxies
+        },
+        Option(
+            name: "RATE_LOGIN_PER_IP", help: "login attempts per minute per client address; 0: off",
+            defaultDescription: "30"
+        ) { config, value in
+            config.rateLimits.loginPerIP = try integer(value, "RATE_LOGIN_PER_IP", in: 0...1_000_000)
+        },
+        Option(
+            name: "RATE_LOGIN_PER_USERNAME", help: "failed login attempts per minute per username; 0: off",
+            defaultDescription: "10"
+        ) { config, value in
+            config.rateLimits.loginPerUsername = try integer(value, "RATE_LOGIN_PER_USERNAME", in: 0...1_000_000)
+        },
+        Option(
+            name: "RATE_REGISTER_PER_IP", help: "registrations per minute per client address; 0: off",
+            defaultDescription: "10"
+        ) { config, value in
+            config.rateLimits.registerPerIP = try integer(value, "RATE_REGISTER_PER_IP", in: 0...1_000_000)
+        },
+        Option(
+            name: "RATE_REFRESH_PER_IP", help: "refreshes per minute per client address; 0: off",
+            defaultDescription: "60"
+        ) { config, value in
+            config.rateLimits.refreshPerIP = try integer(value, "RATE_REFRESH_PER_IP", in: 0...1_000_000)
         },
         Option(
             name: "ARGON2_MEMORY_KIB", help: "Argon2id memory cost, KiB (OWASP minimum 19456)",

@@ -32,8 +32,21 @@ public struct Configuration: Sendable, Equatable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Largest request body accepted, bytes.
     public var maxBodyBytes = 64 * 1024
-    /// Seconds before an idle or trickling connection is closed.
+    /// Seconds a connection may idle, and seconds it has to deliver a whole
+    /// request (from opening, or from the end of its previous response).
     public var connectionTimeout = 30
+    /// Most connections open at once.
+    public var maxConnections = 4096
+    /// Most connections open at once from one address (IPv6: one /64); 0: no limit.
+    public var maxConnectionsPerIP = 128
+    /// Memory libmicrohttpd may use per connection (headers and buffers), bytes.
+    public var connectionMemory = 32 * 1024
+    /// The listen(2) backlog.
+    public var listenBacklog = 511
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    public var trustedProxies = TrustedProxies()
+    /// Attempts per minute on login, registration and refresh.
+    public var rateLimits = RateLimits.Settings()
     /// Argon2id cost: memory (KiB), passes, lanes. Defaults: OWASP's minimum.
     public var argon2 = Argon2Parameters()
     /// Threads that run password hashing; default: the number of cores.
@@ -65,6 +78,11 @@ public struct Configuration: Sendable, Equatable {
         server.threads = threads
         server.maxBodyBytes = maxBodyBytes
         server.connectionTimeout = connectionTimeout
+        server.connectionLimit = maxConnections
+        server.perIPConnectionLimit = maxConnectionsPerIP
+        server.connectionMemoryLimit = connectionMemory
+        server.listenBacklog = listenBacklog
+        server.trustedProxies = trustedProxies
         return server
     }
 }

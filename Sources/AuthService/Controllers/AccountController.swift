@@ -12,14 +12,16 @@ public struct AccountController: Sendable {
     let tokens: TokenService
     let refreshTTL: Int
     let clock: WallClock
-    let logger: Logger
+    let limits: RateLimits
+    let audit: AuditLog
+    var logger: Logger { audit.logger }
 
     /// - Parameters:
     ///   - hashingPool: where the routes that hash or check a password run.
     ///   - storePool: where `GET /me` runs (it reads the store).
     public init(
         store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
-        tokens: TokenService, refreshTTL: Int, clock: WallClock, logger: Logger
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog
     ) {
         self.store = store
         self.hasher = hasher
@@ -28,11 +30,12 @@ public struct AccountController: Sendable {
         self.tokens = tokens
         self.refreshTTL = refreshTTL
         self.clock = clock
-        self.logger = logger
+        self.limits = limits
+        self.audit = audit
     }
 
     public func addRoutes(to router: inout Router) {
-        router.add(.post, "/register", on: hashingPool, register)
+        router.add(.post, "/register", on: hashingPool, admission: limits.admitRegistration, register)
         router.add(.get, "/me", on: storePool, me)
         router.add(.post, "/password", on: hashingPool, changePassword)
         router.add(.delete, "/me", on: hashingPool, deleteAccount)
@@ -62,7 +65,7 @@ public struct AccountController: Sendable {
             logger.error("store failed", ["operation": "createUser", "error": error.description])
             throw AuthError.storeUnavailable
         }
-        logger.info("user registered", ["user_id": user.id])
+        audit.record(.registered, request, ["user_id": user.id, "username": user.username])
         return .json(
             [
                 "message": "User registered successfully!",
@@ -93,7 +96,7 @@ public struct AccountController: Sendable {
             return try store.revokeSessions(userID: user.id, except: caller.sessionID, at: now)
         }
         tokens.revocations.revoke(ended, until: now + Int64(refreshTTL), now: now)
-        logger.info("password changed", ["user_id": user.id, "sessions_ended": String(ended.count)])
+        audit.record(.passwordChanged, request, ["user_id": user.id, "sessions_ended": String(ended.count)])
         return .empty(status: 204)
     }
 
@@ -108,7 +111,7 @@ public struct AccountController: Sendable {
             return ended
         }
         tokens.revocations.revoke(ended + [caller.sessionID], until: now + Int64(refreshTTL), now: now)
-        logger.info("account deleted", ["user_id": user.id])
+        audit.record(.accountDeleted, request, ["user_id": user.id, "username": user.username])
         return .empty(status: 204)
     }
 

@@ -12,14 +12,16 @@ public struct SessionController: Sendable {
     let tokens: TokenService
     let refreshTTL: Int
     let clock: WallClock
-    let logger: Logger
+    let limits: RateLimits
+    let audit: AuditLog
+    var logger: Logger { audit.logger }
 
     /// - Parameters:
     ///   - hashingPool: where login runs (it checks a password).
     ///   - storePool: where refresh and logout run (they write to the store).
     public init(
         store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
-        tokens: TokenService, refreshTTL: Int, clock: WallClock, logger: Logger
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog
     ) {
         self.store = store
         self.hasher = hasher
@@ -28,12 +30,13 @@ public struct SessionController: Sendable {
         self.tokens = tokens
         self.refreshTTL = refreshTTL
         self.clock = clock
-        self.logger = logger
+        self.limits = limits
+        self.audit = audit
     }
 
     public func addRoutes(to router: inout Router) {
-        router.add(.post, "/login", on: hashingPool, login)
-        router.add(.post, "/refresh", on: storePool, refresh)
+        router.add(.post, "/login", on: hashingPool, admission: limits.admitLogin, login)
+        router.add(.post, "/refresh", on: storePool, admission: limits.admitRefresh, refresh)
         router.add(.post, "/logout", on: storePool, logout)
     }
 
@@ -46,13 +49,20 @@ public struct SessionController: Sendable {
         let username = try body.string("username")
         let password = try body.string("password")
         guard password.utf8.count <= CredentialRules.passwordBytes.upperBound else {
+            audit.record(
+                .loginFailed, request, ["username": AuditLog.loggable(username: username), "reason": "password_too_long"])
             throw AuthError.invalidCredentials
         }
         let user = try storeCall(logger, { () throws(StoreError) in try store.user(named: username) })
         // No such user: check against a dummy hash of the same cost anyway.
         let matches = hasher.verify(password, against: user?.passwordHash ?? hasher.dummyHash)
         guard let user, matches else {
-            logger.info("login failed", ["reason": user == nil ? "unknown_user" : "wrong_password"])
+            audit.record(
+                .loginFailed, request,
+                [
+                    "username": AuditLog.loggable(username: username),
+                    "reason": user == nil ? "unknown_user" : "wrong_password",
+                ])
             throw AuthError.invalidCredentials
         }
         let now = clock.seconds
@@ -65,7 +75,8 @@ public struct SessionController: Sendable {
             try store.createSession(session, refreshTokenHash: refresh.hash, refreshExpiresAt: expiresAt)
         }
         let accessToken = tokens.issueAccessToken(userID: user.id, username: user.username, sessionID: sessionID)
-        logger.info("login", ["user_id": user.id, "session_id": sessionID])
+        limits.loginSucceeded(username: username)
+        audit.record(.loginSucceeded, request, ["username": user.username, "user_id": user.id, "session_id": sessionID])
         return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: refresh.value)
     }
 
@@ -89,7 +100,7 @@ public struct SessionController: Sendable {
         case .reused(let sessionID):
             try storeCall(logger) { () throws(StoreError) in try store.revokeSession(id: sessionID, at: now) }
             tokens.revocations.revoke(sessionID, until: now + Int64(refreshTTL), now: now)
-            logger.warning("refresh token reused; session revoked", ["session_id": sessionID])
+            audit.record(.refreshReuseDetected, request, ["session_id": sessionID, "action": "session_revoked"])
             throw AuthError.invalidRefreshToken
         case .rotated(let session):
             guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) })
@@ -116,7 +127,9 @@ public struct SessionController: Sendable {
             ended = [caller.sessionID]
         }
         tokens.revocations.revoke(ended + [caller.sessionID], until: now + Int64(refreshTTL), now: now)
-        logger.info("logout", ["user_id": caller.userID, "sessions": String(Set(ended + [caller.sessionID]).count)])
+        audit.record(
+            .logout, request,
+            ["user_id": caller.userID, "username": caller.username, "sessions": String(Set(ended + [caller.sessionID]).count)])
         return .empty(status: 204)
     }
 

@@ -48,6 +48,13 @@ public struct AuthError: HTTPResponseError, Equatable {
     public static let invalidRefreshToken = AuthError(
         401, "invalid_token", "The refresh token is invalid, expired or already used; log in again.")
 
+    /// Too many attempts from this client (or at this username): wait.
+    public static func rateLimited(retryAfter: Int) -> AuthError {
+        AuthError(
+            429, "rate_limited", "Too many attempts; retry in \(retryAfter) second\(retryAfter == 1 ? "" : "s").",
+            headers: ["Retry-After": String(retryAfter)])
+    }
+
     public static let storeUnavailable = AuthError(
         503, "unavailable", "The user store is not available right now; retry shortly.", headers: ["Retry-After": "2"])
 }
