@@ -15,6 +15,33 @@ import Testing
         #expect(configuration.issuer == "gatehouse")
         #expect(configuration.corsOrigins == .any)
         #expect(configuration.argon2 == Argon2Parameters(memoryKiB: 19456, iterations: 2, parallelism: 1))
+        #expect(configuration.rateLimits == RateLimits.Settings())
+        #expect(configuration.rateLimits.loginPerIP == 30)
+        #expect(configuration.rateLimits.loginPerUsername == 10)
+        #expect(configuration.trustedProxies.isEmpty)
+        #expect(configuration.maxConnectionsPerIP == 128)
+    }
+
+    @Test func hardeningSettingsReachTheServer() throws {
+        let configuration = try Configuration.parse(
+            environment: [
+                "GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8,fd00::/8", "GATEHOUSE_RATE_LOGIN_PER_IP": "0",
+                "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "5", "GATEHOUSE_RATE_REGISTER_PER_IP": "3",
+                "GATEHOUSE_RATE_REFRESH_PER_IP": "100", "GATEHOUSE_MAX_CONNECTIONS": "500",
+                "GATEHOUSE_MAX_CONNECTIONS_PER_IP": "20", "GATEHOUSE_CONNECTION_MEMORY": "65536",
+                "GATEHOUSE_LISTEN_BACKLOG": "128", "GATEHOUSE_CONNECTION_TIMEOUT": "7",
+            ], arguments: [])
+        #expect(configuration.rateLimits.loginPerIP == 0)
+        #expect(configuration.rateLimits.loginPerUsername == 5)
+        #expect(configuration.rateLimits.registerPerIP == 3)
+        #expect(configuration.rateLimits.refreshPerIP == 100)
+        let server = configuration.httpServer
+        #expect(server.trustedProxies.networks.map(\.description) == ["10.0.0.0/8", "fd00::/8"])
+        #expect(server.connectionLimit == 500)
+        #expect(server.perIPConnectionLimit == 20)
+        #expect(server.connectionMemoryLimit == 65536)
+        #expect(server.listenBacklog == 128)
+        #expect(server.connectionTimeout == 7)
     }
 
     @Test func environmentThenFlagsWhichWin() throws {
@@ -43,6 +70,10 @@ import Testing
         (["GATEHOUSE_CORS_ORIGINS": "https://*.example"], [], "GATEHOUSE_CORS_ORIGINS must be *"),
         (["GATEHOUSE_DATABASE_URL": "mysql://x"], [], "GATEHOUSE_DATABASE_URL must be sqlite://"),
         (["GATEHOUSE_LOG_LEVEL": "loud"], [], "GATEHOUSE_LOG_LEVEL must be"),
+        (["GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"], [], "GATEHOUSE_TRUSTED_PROXIES must be a comma-separated list"),
+        ([:], ["--trusted-proxies", "proxy.internal"], "--trusted-proxies must be"),
+        (["GATEHOUSE_RATE_LOGIN_PER_IP": "-1"], [], "GATEHOUSE_RATE_LOGIN_PER_IP must be a whole number from 0"),
+        (["GATEHOUSE_CONNECTION_MEMORY": "100"], [], "GATEHOUSE_CONNECTION_MEMORY must be a whole number from 8192"),
     ] as [([String: String], [String], String)])
     func badValuesAreRefusedWithAMessageNamingTheSetting(_ row: ([String: String], [String], String)) {
         #expect {
