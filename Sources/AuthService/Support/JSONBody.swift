@@ -6,12 +6,24 @@ public import MicroHTTP
 public struct JSONBody: Sendable {
     public let object: JSONObject
 
+    /// The most members and array elements a body may hold, all levels together. Every Gatehouse
+    /// request has two or three fields. The cap is checked by one linear pass before parsing, so a
+    /// body of thousands of tiny members (`{"a0":0,"a1":0,...}`, whose duplicate-name check costs
+    /// the parser time quadratic in their number) is refused without being parsed.
+    public static let maxValues = 64
+
     /// Decodes the body of `request`.
     /// - Throws: 415 when the body is not declared as JSON; 400
-    ///   `invalid_request` when it is empty, malformed, or not an object.
+    ///   `invalid_request` when it is empty, has more than ``maxValues`` members and elements,
+    ///   is malformed, or is not an object.
     public init(_ request: Request) throws(AuthError) {
         guard request.mediaType == "application/json" else { throw .unsupportedMediaType }
         guard !request.body.isEmpty else { throw .invalidRequest("The request body is empty; send a JSON object.") }
+        guard Self.separators(in: request.body, upTo: Self.maxValues) < Self.maxValues else {
+            throw .invalidRequest(
+                "The request body has more than \(Self.maxValues) members and array elements; "
+                    + "send only the fields the endpoint takes.")
+        }
         let value: JSONValue
         do {
             value = try JSONValue.parse(request.body, maxDepth: 16)
@@ -22,6 +34,33 @@ public struct JSONBody: Sendable {
             throw .invalidRequest("The request body must be a JSON object, not \(value.kindDescription).")
         }
         self.object = object
+    }
+
+    /// The `,` outside strings in `bytes`, counted up to `limit`: one fewer than the members and
+    /// elements of a single object or array. Malformed text is left for the parser to refuse.
+    static func separators(in bytes: [UInt8], upTo limit: Int) -> Int {
+        bytes.withUnsafeBufferPointer { bytes in
+            var count = 0
+            var inString = false
+            var escaped = false
+            for byte in bytes {
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = true
+                } else if byte == UInt8(ascii: ",") {
+                    count += 1
+                    if count >= limit { return count }
+                }
+            }
+            return count
+        }
     }
 
     /// A required string field.
