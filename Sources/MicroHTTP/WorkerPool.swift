@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import Glibc
-import Synchronization
 
 /// Why a ``WorkerPool`` refused a job.
 public struct WorkerPoolError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -136,7 +135,7 @@ private final class Core: Sendable {
 
     let workers: Int
     let queueLimit: Int
-    let state = Mutex(State())
+    let state = LockedValue(State())
     /// One signal per queued job, plus one per worker at shutdown.
     let wakeups = DispatchSemaphore(value: 0)
 

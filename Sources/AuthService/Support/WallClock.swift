@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import MicroHTTP
 
 /// The one source of "now" for every time check (token expiry, session
 /// expiry), so tests can move time instead of sleeping.
@@ -20,9 +20,9 @@ public struct WallClock: Sendable {
 
 /// A clock that stands still until moved, for tests.
 public final class ManualClock: Sendable {
-    private let current: Mutex<Double>
+    private let current: LockedValue<Double>
 
-    public init(start: Double = 1_800_000_000) { current = Mutex(start) }
+    public init(start: Double = 1_800_000_000) { current = LockedValue(start) }
 
     public func advance(by seconds: Double) { current.withLock { $0 += seconds } }
 

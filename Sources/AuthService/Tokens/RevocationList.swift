@@ -1,4 +1,4 @@
-import Synchronization
+import MicroHTTP
 
 /// Session ids whose access tokens must be refused before they expire, held
 /// in memory so a token check never waits for the store.
@@ -14,7 +14,7 @@ public final class RevocationList: Sendable {
         var lastPrune: Int64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     /// How often, in seconds, adding an entry also sweeps out expired ones.
     private let pruneInterval: Int64 = 60
 
