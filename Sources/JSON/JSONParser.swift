@@ -155,6 +155,9 @@ private struct JSONParser {
     var spilledNames: [JSONTextString] = []
     /// The names among those that are not `.ascii`, decoded, with their place.
     var decodedNames: [(position: Int, name: String)] = []
+    /// The decoded names of each object being read that has reached
+    /// `nameSetThreshold` names (see `ObjectNames.nameSet`), the innermost last.
+    var nameSets: [Set<String>] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, names: UnsafeMutableBufferPointer<JSONTextString>) {
         self.bytes = bytes
@@ -294,19 +297,27 @@ private struct JSONParser {
             } else {
                 for offset in 0..<length { word |= UInt64(bytes[name.start &+ offset]) &<< (8 &* UInt64(offset)) }
             }
-            // Equal ASCII names have equal hashes: a name whose bit is not in
-            // the object's filter yet cannot equal one of its earlier ASCII
-            // names; if the object has no other kind of name, it is new.
-            let mixed = (word ^ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9) &* 0x9E37_79B9_7F4A_7C15
-            let bit: UInt64 = 1 &<< (mixed &>> 58)
-            if names.filter & bit == 0, !names.hasDecodedNames {
-                names.filter |= bit
-                recordName(name)
-            } else if let duplicate = insertName(name, bit: bit, into: &names) {
+        }
+        if names.nameSet >= 0 {
+            try insertIntoNameSet(name, names: &names)
+        } else {
+            if name.shape == .ascii {
+                // Equal ASCII names have equal hashes: a name whose bit is not in
+                // the object's filter yet cannot equal one of its earlier ASCII
+                // names; if the object has no other kind of name, it is new.
+                let length = name.end &- name.start
+                let mixed = (word ^ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9) &* 0x9E37_79B9_7F4A_7C15
+                let bit: UInt64 = 1 &<< (mixed &>> 58)
+                if names.filter & bit == 0, !names.hasDecodedNames {
+                    names.filter |= bit
+                    recordName(name)
+                } else if let duplicate = insertName(name, bit: bit, into: &names) {
+                    throw fail("duplicate member name \"\(duplicate)\"")
+                }
+            } else if let duplicate = insertName(name, bit: 0, into: &names) {
                 throw fail("duplicate member name \"\(duplicate)\"")
             }
-        } else if let duplicate = insertName(name, bit: 0, into: &names) {
-            throw fail("duplicate member name \"\(duplicate)\"")
+            if nameCount &- names.first >= Self.nameSetThreshold { startNameSet(&names) }
         }
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -328,6 +339,8 @@ private struct JSONParser {
         index += 1
         depth -= 1
         removeNames(from: names.first)
+        // Objects nest, so this object's set, if it has one, is the last.
+        if names.nameSet >= 0 { nameSets.removeLast() }
         return true
     }
 
@@ -803,6 +816,18 @@ private struct JSONParser {
 /// names without escapes are equal exactly when their bytes are, which is
 /// far cheaper to check and is what almost every name is; any other name is
 /// decoded and compared as a `String`.
+///
+/// That check compares a new name with every earlier name of its object
+/// whose hash bit it shares, and a 64-bit filter is full after a few dozen
+/// names: an object of n names costs O(n^2) comparisons. A JWT header of
+/// 850 tiny members (it fits in an 8 KiB token, and the header is parsed
+/// before the signature is checked) took about 1 ms, a thousand times the
+/// cost of a whole verification. So an object that reaches
+/// `nameSetThreshold` names moves to a `Set<String>` of its decoded names;
+/// `String` hashes canonically equivalent strings alike, so the set finds
+/// exactly the names `==` calls equal. Objects below the threshold (every
+/// claims set and request body) never build one.
+///
 /// The names of the object being read: where in the parser's list its
 /// first one is, and a filter of the ASCII ones' hashes.
 private struct ObjectNames {
@@ -810,6 +835,9 @@ private struct ObjectNames {
     var filter: UInt64 = 0
     /// Whether any of its names is not `.ascii` (and so in `decodedNames`).
     var hasDecodedNames = false
+    /// Where in the parser's `nameSets` this object's set is, once it has
+    /// `nameSetThreshold` names; -1 before.
+    var nameSet = -1
 }
 
 extension JSONParser {
@@ -857,6 +885,35 @@ extension JSONParser {
         }
         recordName(name)
         return nil
+    }
+
+    /// How many names an object may have before they move to a set.
+    static let nameSetThreshold = 32
+
+    /// Puts the names of the object `names` (it has reached
+    /// `nameSetThreshold` of them, all different) in a new set.
+    @inline(never)
+    mutating func startNameSet(_ names: inout ObjectNames) {
+        var set = Set<String>(minimumCapacity: 4 * Self.nameSetThreshold)
+        for position in names.first..<nameCount { set.insert(makeString(name(at: position))) }
+        names.nameSet = nameSets.count
+        nameSets.append(set)
+    }
+
+    /// Records `name` as the next one of the object `names`, which has a
+    /// set; throws if the set already holds it.
+    @inline(never)
+    mutating func insertIntoNameSet(_ name: JSONTextString, names: inout ObjectNames) throws(JSONError) {
+        let decoded = makeString(name)
+        guard nameSets[names.nameSet].insert(decoded).inserted else {
+            throw fail("duplicate member name \"\(decoded)\"")
+        }
+        // Kept as for a small object, so `lastDecodedName` finds it.
+        if name.shape != .ascii {
+            decodedNames.append((nameCount, decoded))
+            names.hasDecodedNames = true
+        }
+        recordName(name)
     }
 
     /// Appends `name` to the list of names.
