@@ -75,4 +75,13 @@ static inline struct MHD_OptionItem CMicroHTTPD_unescape_option(CMicroHTTPD_Unes
     return item;
 }
 
+/// The signature MHD_OPTION_URI_LOG_CALLBACK expects (microhttpd.h names no type for it).
+typedef void *(*CMicroHTTPD_URILogCallback)(void *cls, const char *uri, struct MHD_Connection *connection);
+
+/// MHD_OPTION_URI_LOG_CALLBACK: the callback in `value`, its closure in `ptr_value`.
+static inline struct MHD_OptionItem CMicroHTTPD_uri_log_option(CMicroHTTPD_URILogCallback callback, void *cls) {
+    struct MHD_OptionItem item = { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)callback, cls };
+    return item;
+}
+
 #endif

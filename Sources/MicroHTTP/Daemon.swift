@@ -38,6 +38,7 @@ final class Daemon: @unchecked Sendable {
                 CMicroHTTPD_completed_option(gatehouseRequestCompleted, core.toOpaque()),
                 CMicroHTTPD_connection_option(gatehouseConnectionChanged, core.toOpaque()),
                 CMicroHTTPD_unescape_option(gatehouseUnescape, nil),
+                CMicroHTTPD_uri_log_option(gatehouseTargetReceived, nil),
             ]
             if configuration.threads > 1 {
                 options.append(CMicroHTTPD_option(.THREAD_POOL_SIZE, configuration.threads, nil))
@@ -159,6 +160,15 @@ private func gatehouseAccessHandler(
         if let record = CMicroHTTPD_socket_context(connection) {
             context.connection = Unmanaged<ConnectionRecord>.fromOpaque(record).takeUnretainedValue()
         }
+        if let problem = framingProblem(connection) {
+            // Answered on the first call, so libmicrohttpd closes the
+            // connection: a body whose length is in doubt must never be
+            // read as the next request (request smuggling).
+            context.responded = true
+            if let record = context.connection { core.connections.requestReceived(on: record) }
+            let request = makeRequest(connection, url: url, method: method, version: version, body: []).request
+            return queue(core.finish(HTTPError.badRequest(problem).response, for: request), on: connection)
+        }
         if let length = lookupHeader(connection, "Content-Length"), let declared = Int(length),
             declared > core.configuration.maxBodyBytes
         {
@@ -168,7 +178,7 @@ private func gatehouseAccessHandler(
             context.bodyTooLarge = true
             context.responded = true
             if let record = context.connection { core.connections.requestReceived(on: record) }
-            let request = makeRequest(connection, url: url, method: method, body: [])
+            let request = makeRequest(connection, url: url, method: method, version: version, body: []).request
             let response = core.finish(
                 HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response, for: request)
             return queue(response, on: connection)
@@ -204,8 +214,12 @@ private func gatehouseAccessHandler(
 
     // The whole request is in: its deadline no longer applies.
     if let record = context.connection { core.connections.requestReceived(on: record) }
-    let request = makeRequest(connection, url: url, method: method, body: context.body)
+    let (request, problem) = makeRequest(connection, url: url, method: method, version: version, body: context.body)
     context.body = []
+    if let problem {
+        context.responded = true
+        return queue(core.finish(HTTPError.badRequest(problem).response, for: request), on: connection)
+    }
     if context.bodyTooLarge {
         context.responded = true
         let response = HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response
@@ -308,6 +322,43 @@ private func gatehouseConnectionChanged(
     }
 }
 
+/// libmicrohttpd's URI log callback, the one place that sees the
+/// request-target raw (before `+` in the query becomes a space and before
+/// percent-decoding). A raw space or control byte, or a `%` without two hex
+/// digits, makes it malformed (RFC 3986): noted on the connection, answered
+/// 400 when the request is complete. Returns NULL, so `con_cls` starts empty
+/// as the access handler expects.
+private func gatehouseTargetReceived(
+    _ cls: UnsafeMutableRawPointer?, _ target: UnsafePointer<CChar>?, _ connection: OpaquePointer?
+) -> UnsafeMutableRawPointer? {
+    guard let target, let connection else { return nil }
+    func isHex(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
+    }
+    var malformed = false
+    var index = 0
+    while target[index] != 0 {
+        let byte = UInt8(bitPattern: target[index])
+        if byte <= 0x20 || byte == 0x7F {
+            malformed = true
+            break
+        }
+        if byte == UInt8(ascii: "%") {
+            // The NUL terminator is not hex, so this never reads past the end.
+            guard isHex(UInt8(bitPattern: target[index + 1])), isHex(UInt8(bitPattern: target[index + 2])) else {
+                malformed = true
+                break
+            }
+        }
+        index += 1
+    }
+    if malformed, let record = CMicroHTTPD_socket_context(connection) {
+        Unmanaged<ConnectionRecord>.fromOpaque(record).takeUnretainedValue().malformedTarget.store(
+            true, ordering: .relaxed)
+    }
+    return nil
+}
+
 /// Percent-decodes a path or query component in place, as libmicrohttpd's
 /// own unescaper does, except `%00`: a NUL would end the C string the path is
 /// handed over as, and `/hello%00junk` would be served as `/hello`. Left
@@ -349,10 +400,14 @@ private func lookupHeader(_ connection: OpaquePointer, _ name: String) -> String
     return String(cString: value)
 }
 
-/// Copies what libmicrohttpd parsed into a `Request` value.
+/// Copies what libmicrohttpd parsed into a `Request` value, and says what
+/// is wrong with the request's header section if anything is (RFC 9112
+/// section 3.2: exactly one `Host` in HTTP/1.1; section 5.1: no whitespace
+/// between a field name and its colon, which libmicrohttpd keeps in the name).
 private func makeRequest(
-    _ connection: OpaquePointer, url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?, body: [UInt8]
-) -> Request {
+    _ connection: OpaquePointer, url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?,
+    version: UnsafePointer<CChar>?, body: [UInt8]
+) -> (request: Request, problem: String?) {
     var collected = CollectedValues()
     withUnsafeMutablePointer(to: &collected) { pointer in
         _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectValue, pointer)
@@ -361,20 +416,99 @@ private func makeRequest(
     }
     var request = Request(
         method: HTTPMethod(rawValue: method.map { String(cString: $0) } ?? "GET"),
-        path: url.map { String(cString: $0) } ?? "/",
+        path: originFormPath(url.map { String(cString: $0) } ?? "/"),
         query: collected.query,
         headers: HTTPHeaders(collected.headers),
         body: body)
     if let address = CMicroHTTPD_client_address(connection), let peer = SocketAddress(copying: address) {
         request.peer = .socket(peer)
     }
-    return request
+    var problem: String?
+    if collected.malformedName {
+        problem = "A header field name is not a token (whitespace before the colon?)."
+    } else if collected.hostFields != 1, let version, strcmp(version, "HTTP/1.1") == 0 {
+        problem = "An HTTP/1.1 request must carry exactly one Host header field."
+    } else if let record = CMicroHTTPD_socket_context(connection),
+        Unmanaged<ConnectionRecord>.fromOpaque(record).takeUnretainedValue().takeMalformedTarget()
+    {
+        problem = "The request-target is malformed (a space, a control character or a bad percent-escape)."
+    }
+    return (request, problem)
+}
+
+/// The path of an absolute-form request-target (`http://host/path` becomes
+/// `/path`, RFC 9112 section 3.2.2); any other target as it is.
+private func originFormPath(_ target: String) -> String {
+    guard target.utf8.first != UInt8(ascii: "/") else { return target }
+    let lowered = target.prefix(8).lowercased()
+    let scheme = lowered.hasPrefix("http://") ? 7 : lowered.hasPrefix("https://") ? 8 : 0
+    guard scheme > 0 else { return target }
+    let afterScheme = target.utf8.dropFirst(scheme)
+    guard let slash = afterScheme.firstIndex(of: UInt8(ascii: "/")) else { return "/" }
+    return String(target[slash...])
+}
+
+/// What is wrong with how the request says its body is framed, if anything
+/// (RFC 9112 section 6.3): `Transfer-Encoding` together with
+/// `Content-Length`, a final transfer coding other than chunked, or several
+/// `Content-Length` values that differ. libmicrohttpd would pick one reading
+/// silently; a proxy in front may have picked another.
+private func framingProblem(_ connection: OpaquePointer) -> String? {
+    let transferEncoding = lookupHeader(connection, "Transfer-Encoding")
+    let contentLength = lookupHeader(connection, "Content-Length")
+    if let transferEncoding {
+        if contentLength != nil { return "A request must not carry both Transfer-Encoding and Content-Length." }
+        let last = transferEncoding.split(separator: ",").last.map { $0.trimmingSpaces().lowercased() }
+        if last != "chunked" { return "The final transfer coding of a request must be chunked." }
+    }
+    if contentLength != nil {
+        var values = FieldValues(name: "Content-Length")
+        withUnsafeMutablePointer(to: &values) { pointer in
+            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectFieldValues, pointer)
+        }
+        let distinct = Set(values.values.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces() } })
+        if distinct.count > 1 { return "The request carries Content-Length values that differ." }
+    }
+    return nil
+}
+
+/// Every value of one header field, gathered by `collectFieldValues`.
+private struct FieldValues {
+    let name: String
+    var values: [String] = []
+}
+
+private func collectFieldValues(
+    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
+    _ key: UnsafePointer<CChar>?, _ keySize: Int,
+    _ value: UnsafePointer<CChar>?, _ valueSize: Int
+) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    let field = cls.assumingMemoryBound(to: FieldValues.self)
+    let name = String(decoding: UnsafeRawBufferPointer(start: key, count: keySize), as: UTF8.self)
+    if HTTPHeaders.namesMatch(name, field.pointee.name) {
+        field.pointee.values.append(
+            value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? "")
+    }
+    return .YES
 }
 
 private struct CollectedValues {
     var headers: [(String, String)] = []
     var query: [(name: String, value: String)] = []
     var collectingQuery = false
+    var hostFields = 0
+    var malformedName = false
+}
+
+/// RFC 9110 section 5.6.2: the bytes a token (a field name) may hold.
+private func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        true
+    default:
+        "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
 }
 
 private func collectValue(
@@ -390,6 +524,9 @@ private func collectValue(
         collected.pointee.query.append((name, text))
     } else {
         collected.pointee.headers.append((name, text))
+        let bytes = UnsafeRawBufferPointer(start: key, count: keySize)
+        if keySize == 0 || !bytes.allSatisfy(isTokenByte) { collected.pointee.malformedName = true }
+        if keySize == 4, HTTPHeaders.namesMatch(name, "Host") { collected.pointee.hostFields += 1 }
     }
     return .YES
 }

@@ -12,5 +12,12 @@ public struct HTTPMethod: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let delete = HTTPMethod(rawValue: "DELETE")
     public static let options = HTTPMethod(rawValue: "OPTIONS")
 
+    /// The methods of RFC 9110 section 9 and PATCH (RFC 5789). Any other is
+    /// answered 501 before routing.
+    public static let known: Set<HTTPMethod> = [
+        .get, .head, .post, .put, .patch, .delete, .options,
+        HTTPMethod(rawValue: "CONNECT"), HTTPMethod(rawValue: "TRACE"),
+    ]
+
     public var description: String { rawValue }
 }

@@ -36,6 +36,16 @@ public struct HTTPError: HTTPResponseError, Equatable {
         self.responseHeaders = headers
     }
 
+    /// A request that breaks HTTP's own rules (framing, Host, target).
+    public static func badRequest(_ message: String) -> HTTPError {
+        HTTPError(status: 400, code: "invalid_request", message: message, headers: ["Connection": "close"])
+    }
+
+    /// A method this server does not know at all (RFC 9110 section 9.1).
+    public static func notImplemented(_ method: HTTPMethod) -> HTTPError {
+        HTTPError(status: 501, code: "not_implemented", message: "The method \(method.rawValue) is not supported.")
+    }
+
     public static func notFound(_ path: String) -> HTTPError {
         HTTPError(status: 404, code: "not_found", message: "No resource at \(path).")
     }

@@ -108,6 +108,9 @@ final class ServerCore: Sendable {
     /// Routes a complete request to its answer: a response now, or an offloaded
     /// handler to run with the connection suspended.
     func dispatch(_ request: Request) -> Dispatch {
+        guard HTTPMethod.known.contains(request.method) else {
+            return .respond(HTTPError.notImplemented(request.method).response)
+        }
         if request.method == .options {
             return .respond(cors.preflight(request, allowedMethods: router.allowedMethods(for: request.path)))
         }

@@ -163,6 +163,17 @@ final class ConnectionRecord: Sendable {
     /// When the connection must have delivered its request, in monotonic
     /// milliseconds; 0 while a request is being handled.
     let deadline: Atomic<Int64>
+    /// Set by the unescape callback when the current request-target is
+    /// malformed; read and cleared when the request is complete.
+    let malformedTarget = Atomic<Bool>(false)
+
+    /// Whether the request-target was marked malformed; clears the mark.
+    func takeMalformedTarget() -> Bool {
+        // A load first: the common answer needs no read-modify-write.
+        guard malformedTarget.load(ordering: .relaxed) else { return false }
+        malformedTarget.store(false, ordering: .relaxed)
+        return true
+    }
 
     init(socket: Int32, address: IPAddress?, deadline: Int64) {
         self.socket = socket
