@@ -67,7 +67,9 @@ func rawRequest(
     var lines = ["\(method) \(target) \(version)"]
     if let host { lines.append("Host: \(host)") }
     lines += headers
-    if let body, contentLength { lines.append("Content-Length: \(body.count)") }
+    // A chunked body carries no Content-Length (RFC 9112 section 6.3: both is refused).
+    let isChunked = headers.contains { $0.lowercased().hasPrefix("transfer-encoding:") }
+    if let body, contentLength, !isChunked { lines.append("Content-Length: \(body.count)") }
     return Array((lines.joined(separator: lineEnding) + lineEnding + lineEnding).utf8) + (body ?? [])
 }
 
@@ -107,24 +109,6 @@ func chunked(_ body: [UInt8], size: Int = 16) -> [UInt8] {
         Array(#"{"username":"\#(username)","password":"a good password"}"#.utf8)
     }
 
-    // Issues found by this table whose fix belongs to Sources/MicroHTTP (see each row).
-    static let framingFix =
-        "needs fix: Sources/MicroHTTP/Daemon.swift gatehouseAccessHandler, first call: read every "
-        + "Content-Length and Transfer-Encoding field (MHD_get_connection_values_n) and answer 400 "
-        + "invalid_request, queued on that first call so libmicrohttpd closes the connection, when "
-        + "Content-Length appears with differing values, when Transfer-Encoding and Content-Length are both "
-        + "present, or when the final transfer coding is not chunked (RFC 9112 sections 6.1 and 6.3); "
-        + "libmicrohttpd 0.9.75 uses the first Content-Length, prefers chunked and keeps the connection open"
-    static let headerFix =
-        "needs fix: Sources/MicroHTTP/Daemon.swift gatehouseAccessHandler, first call: answer 400 "
-        + "invalid_request (queued on the first call, so the connection closes) when an HTTP/1.1 request has "
-        + "no Host or more than one Host field (RFC 9112 section 3.2), or a field name that is not a token, "
-        + "e.g. whitespace before the colon (RFC 9112 section 5.1); libmicrohttpd 0.9.75 passes all of these"
-    static let targetFix =
-        "needs fix: Sources/MicroHTTP/Daemon.swift: validate the raw request-target before it is "
-        + "percent-decoded (MHD_OPTION_URI_LOG_CALLBACK gets it raw and can create the RequestContext with a "
-        + "flag) and answer 400 invalid_request for bytes outside RFC 3986 pchar/query or a '%' not followed "
-        + "by two hex digits (RFC 9112 section 3)"
 
     static let rows: [BadInputRow] = [
         // JSON bodies.
@@ -285,7 +269,7 @@ func chunked(_ body: [UInt8], size: Int = 16) -> [UInt8] {
                 "POST", "/login",
                 headers: ["Content-Type: application/json", "Content-Length: \(unknownLogin.count)", "Content-Length: 5"],
                 body: unknownLogin, contentLength: false),
-            .error(400, "invalid_request"), mustClose: true, knownIssue: framingFix),
+            .error(400, "invalid_request"), mustClose: true),
 
         // Transfer-Encoding.
         BadInputRow(
@@ -337,13 +321,13 @@ func chunked(_ body: [UInt8], size: Int = 16) -> [UInt8] {
                 "POST", "/login",
                 headers: ["Content-Type: application/json", "Transfer-Encoding: chunked", "Content-Length: 5"],
                 body: chunked(unknownLogin), contentLength: false),
-            .error(400, "invalid_request"), mustClose: true, knownIssue: framingFix),
+            .error(400, "invalid_request"), mustClose: true),
         BadInputRow(
             "Transfer-Encoding whose final coding is not chunked",
             rawRequest(
                 "POST", "/login", headers: ["Content-Type: application/json", "Transfer-Encoding: gzip"],
                 body: unknownLogin, contentLength: false),
-            .error(400, "invalid_request"), mustClose: true, knownIssue: framingFix),
+            .error(400, "invalid_request"), mustClose: true),
 
         // Start line and framing.
         BadInputRow("HTTP/1.0 request", rawRequest("GET", "/healthz", version: "HTTP/1.0", host: nil), .success(200), mustClose: true),
@@ -365,33 +349,23 @@ func chunked(_ body: [UInt8], size: Int = 16) -> [UInt8] {
             "header line without a colon", rawRequest("GET", "/healthz", headers: ["NoColonHere"]), .libmicrohttpd(400)),
         BadInputRow(
             "whitespace between field name and colon", rawRequest("GET", "/healthz", headers: ["X-Field : value"]),
-            .error(400, "invalid_request"), mustClose: true, knownIssue: headerFix),
+            .error(400, "invalid_request"), mustClose: true),
         BadInputRow(
             "HTTP/1.1 without Host", rawRequest("GET", "/healthz", host: nil), .error(400, "invalid_request"),
-            mustClose: true, knownIssue: headerFix),
+            mustClose: true),
         BadInputRow(
             "two Host fields", rawRequest("GET", "/healthz", headers: ["Host: other.test"]),
-            .error(400, "invalid_request"), mustClose: true, knownIssue: headerFix),
+            .error(400, "invalid_request"), mustClose: true),
 
         // Methods and request-targets.
         BadInputRow(
-            "absolute-form request-target", rawRequest("GET", "http://gatehouse.test/healthz"), .success(200),
-            knownIssue:
-                "needs fix: Sources/MicroHTTP/Daemon.swift makeRequest: RFC 9112 section 3.2.2 says a server MUST "
-                + "accept the absolute-form; take the path (and query) after 'scheme://authority', '/' if empty; "
-                + "today the whole URI is the path and the request is answered 404"),
-        BadInputRow(
-            "unknown method", rawRequest("FROB", "/healthz"), .error(501, "not_implemented"),
-            knownIssue:
-                "needs fix: Sources/MicroHTTP/HTTPServer.swift ServerCore.dispatch: RFC 9110 section 9.1 says an "
-                + "unrecognized method SHOULD get 501; answer 501 not_implemented for a method no route serves "
-                + "anywhere (today 405 with Allow)"),
+            "absolute-form request-target", rawRequest("GET", "http://gatehouse.test/healthz"), .success(200)),
+        BadInputRow("unknown method", rawRequest("FROB", "/healthz"), .error(501, "not_implemented")),
         BadInputRow(
             "percent sign not followed by two hex digits", rawRequest("GET", "/healthz%zz"),
-            .error(400, "invalid_request"), knownIssue: targetFix),
+            .error(400, "invalid_request")),
         BadInputRow(
-            "space inside the request-target", rawRequest("GET", "/heal thz"), .error(400, "invalid_request"),
-            knownIssue: targetFix),
+            "space inside the request-target", rawRequest("GET", "/heal thz"), .error(400, "invalid_request")),
         BadInputRow(
             "raw NUL byte in the path", rawRequest("GET", "/healthz\u{0}/../admin"), .error(400, "invalid_request"),
             knownIssue:
