@@ -118,7 +118,7 @@ final class RequestContext: @unchecked Sendable {
     var request: Request?
     /// The connection's record in `ConnectionGuard`, for its request deadline.
     var connection: ConnectionRecord?
-    private let deferred = Mutex<Response?>(nil)
+    private let deferred = LockedValue<Response?>(nil)
 
     func setDeferredResponse(_ response: Response) {
         deferred.withLock { if $0 == nil { $0 = response } }

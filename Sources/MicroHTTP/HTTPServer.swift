@@ -19,7 +19,7 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
 /// closes every connection). A server is started at most once.
 public final class HTTPServer: Sendable {
     let core: ServerCore
-    private let daemon = Mutex<Daemon?>(nil)
+    private let daemon = LockedValue<Daemon?>(nil)
     private let started = Atomic<Bool>(false)
     private let boundPort = Atomic<UInt16>(0)
 
@@ -89,7 +89,7 @@ final class ServerCore: Sendable {
     let logger: Logger
     let inFlight = Atomic<Int>(0)
     /// Suspended connections by request, so shutdown can resume each one.
-    let suspended = Mutex<[ObjectIdentifier: SuspendedRequest]>([:])
+    let suspended = LockedValue<[ObjectIdentifier: SuspendedRequest]>([:])
     /// Per-address connection limit and request deadlines.
     let connections: ConnectionGuard
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import MicroHTTP
 import Synchronization
 import Testing
 
@@ -104,7 +105,7 @@ struct SQLiteStoreUserTests {
     @Test("24 concurrent registrations of one name on one store: exactly one succeeds")
     func concurrentRegistrations() throws {
         try withStore { store, _ throws in
-            let outcomes = Mutex<[Result<User, StoreError>]>([])
+            let outcomes = LockedValue<[Result<User, StoreError>]>([])
             onThreads(24) { index in
                 let name = index % 2 == 0 ? "racer" : "RACER"
                 let outcome = Result { () throws(StoreError) -> User in
@@ -131,7 +132,7 @@ struct SQLiteStoreUserTests {
                     store.close()
                 }
             }
-            let outcomes = Mutex<[Result<User, StoreError>]>([])
+            let outcomes = LockedValue<[Result<User, StoreError>]>([])
             onThreads(24) { index in
                 let outcome = Result { () throws(StoreError) -> User in
                     try stores[index % 4].createUser(
@@ -338,7 +339,7 @@ struct SQLiteStoreSessionTests {
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(store, sessionID: "s\(round)", refreshHash: hash, now: now)
-            let outcomes = Mutex<[RefreshRotation]>([])
+            let outcomes = LockedValue<[RefreshRotation]>([])
             onThreads(2) { _ in
                 let outcome = try? store.rotateRefreshToken(
                     hash: hash, newHash: randomHash(), newExpiresAt: now + day, now: now + 1)
@@ -363,7 +364,7 @@ struct SQLiteStoreSessionTests {
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(stores[0], refreshHash: hash, now: now)
-            let outcomes = Mutex<[Result<RefreshRotation, StoreError>]>([])
+            let outcomes = LockedValue<[Result<RefreshRotation, StoreError>]>([])
             onThreads(2) { index in
                 let outcome = Result { () throws(StoreError) -> RefreshRotation in
                     try stores[index].rotateRefreshToken(

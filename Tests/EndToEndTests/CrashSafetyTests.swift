@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import MicroHTTP
 import Synchronization
 import Testing
 import TestSupport
@@ -17,7 +18,7 @@ final class AcknowledgedWrites: Sendable {
         var deadRefreshTokens: [String] = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// A 201 to `/register`: the user must be able to log in from now on.
     func registered(_ username: String, _ password: String) { state.withLock { $0.users.append((username, password)) } }

@@ -111,7 +111,7 @@ struct WorkerPoolTests {
         // Let both workers start.
         _ = try await pool.run { 0 }
         _ = try await pool.run { 0 }
-        let completed = Mutex(0)
+        let completed = LockedValue(0)
         for _ in 0..<6 {
             try pool.submit {
                 usleep(50_000)

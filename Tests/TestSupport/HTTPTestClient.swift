@@ -1,5 +1,6 @@
 import Foundation
 public import JSON
+import MicroHTTP
 import Synchronization
 
 #if canImport(Glibc)
@@ -85,7 +86,7 @@ public struct TestResponse: Sendable {
 /// deferred handler in `blockingIO { }` so they do not hold a thread of the
 /// cooperative pool the handler needs.
 public final class HTTPTestClient: Sendable {
-    private let connection: Mutex<SocketConnection>
+    private let connection: LockedValue<SocketConnection>
     private let hostHeader: String
 
     /// Connects to `host:port`.
@@ -127,7 +128,7 @@ public final class HTTPTestClient: Sendable {
             Glibc.close(fd)
             throw error
         }
-        connection = Mutex(SocketConnection(fd: fd))
+        connection = LockedValue(SocketConnection(fd: fd))
         hostHeader = peer.family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import MicroHTTP
 
 /// The embedded default ``UserStore``: one SQLite file in WAL mode.
 ///
@@ -13,7 +13,7 @@ public final class SQLiteStore: UserStore {
     /// The database file.
     public let path: String
 
-    private let connection: Mutex<SQLiteConnection?>
+    private let connection: LockedValue<SQLiteConnection?>
 
     /// Opens the database file, creating it (not its directory) if missing, and brings its schema up
     /// to date.
@@ -38,7 +38,7 @@ public final class SQLiteStore: UserStore {
                 "SQLite store at \(path) has schema version \(version); this build knows up to \(Self.migrations.count)"
             )
         }
-        connection = Mutex(opened)
+        connection = LockedValue(opened)
     }
 
     /// Closes the database. Later calls throw ``StoreError/Code/unavailable``. Calling it again does

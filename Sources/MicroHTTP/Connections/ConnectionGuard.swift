@@ -23,7 +23,7 @@ final class ConnectionGuard: @unchecked Sendable {
     private let requestTimeoutMilliseconds: Int64
     private let trustedProxies: TrustedProxies
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let refusedSinceLastSweep = Atomic<Int>(0)
     private let timer: any DispatchSourceTimer
 
