@@ -46,6 +46,7 @@ public final class HTTPServer: Sendable {
     public func start() throws(HTTPServerError) -> UInt16 {
         guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { throw HTTPServerError("the server was already started") }
+        ensureDescriptorLimit(for: core.configuration.connectionLimit, logger: core.logger)
         let running: Daemon
         do {
             running = try Daemon.start(core: core)
