@@ -9,7 +9,8 @@ BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-
 TEST_PACKAGES := wrk apache2-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-deps build build-debug run test bench format clean
+.PHONY: all deps test-deps build build-debug run test bench format clean \
+	fuzz fuzz-smoke fuzz-build sanitize sanitize-smoke
 
 all: build
 
@@ -44,6 +45,8 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory fuzz-smoke
+	$(MAKE) --no-print-directory sanitize-smoke
 
 # Benchmarks on loopback, bounded, one run: wrk against a bare libmicrohttpd
 # handler (the ceiling) and gatehouse (/protected, /auth/verify once it exists,
@@ -64,3 +67,98 @@ format:
 
 clean:
 	rm -rf .build
+
+# MARK: - Fuzzing and sanitizers (Fuzz/README.md)
+
+# libFuzzer targets (Fuzz/FuzzJOSE, Fuzz/FuzzJSON), each run for FUZZ_SECONDS
+# from its seed corpus Fuzz/Corpus/<name> (read only) plus the inputs it found
+# before in .build/fuzz-corpus/<name> (new ones go there, never into git). A
+# crash, a leak (LeakSanitizer, part of ASan), a run over FUZZ_TIMEOUT seconds
+# on one input (a hang) or over FUZZ_RSS_MB fails the target and saves the
+# input as .build/fuzz-artifacts/<target>-crash-*, -leak-*, -timeout-*, -oom-*.
+# Reproduce with: .build/fuzz/release/<target> <that file>
+# Built optimised (-c release) for speed, with ASan, and with the standard
+# library's debug checks kept (-assert-config Debug: unsafe-buffer subscripts
+# are bounds-checked as in a debug build). SwiftPM's --sanitize takes one
+# sanitizer per flag and the compiler keeps only the last -sanitize=, so both
+# go in one -Xswiftc; --sanitize=fuzzer is still needed for SwiftPM to build
+# the targets as libraries that libFuzzer's main() drives. Linked with the
+# toolchain's lld: gold warns about ASan's local symbols on every link.
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
+FUZZ_RSS_MB ?= 2048
+FUZZ_TARGETS := FuzzJOSE FuzzJSON
+FUZZ_SCRATCH := .build/fuzz
+FUZZ_BUILD := $(SWIFT) build -c release --scratch-path $(FUZZ_SCRATCH) --sanitize=fuzzer \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -assert-config -Xswiftc Debug -Xswiftc -use-ld=lld
+
+fuzz-build: deps
+	@for target in $(FUZZ_TARGETS); do \
+		$(FUZZ_BUILD) --product $$target || exit 1; \
+	done
+
+# Runs every fuzz target for $(1) seconds, one after the other.
+define run_fuzzers
+	@mkdir -p .build/fuzz-artifacts
+	@for target in $(FUZZ_TARGETS); do \
+		name=$${target#Fuzz}; \
+		mkdir -p .build/fuzz-corpus/$$name; \
+		echo "== $$target for $(1) s (corpus Fuzz/Corpus/$$name + .build/fuzz-corpus/$$name)"; \
+		ASAN_OPTIONS=detect_leaks=1:symbolize=1 \
+		$(FUZZ_SCRATCH)/release/$$target \
+			-max_total_time=$(1) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
+			-detect_leaks=1 -print_final_stats=1 \
+			-artifact_prefix=.build/fuzz-artifacts/$$target- \
+			.build/fuzz-corpus/$$name Fuzz/Corpus/$$name \
+			> .build/fuzz-artifacts/$$target.log 2>&1; \
+		status=$$?; \
+		grep -E '^#[0-9]+[[:space:]]+DONE|^stat::|SUMMARY|==[0-9]+==ERROR|Fatal error|artifact' .build/fuzz-artifacts/$$target.log; \
+		if [ $$status -ne 0 ]; then \
+			tail -n 60 .build/fuzz-artifacts/$$target.log; \
+			echo "$$target failed (exit $$status); log .build/fuzz-artifacts/$$target.log"; \
+			exit $$status; \
+		fi; \
+	done
+endef
+
+# FUZZ_SECONDS (default 600) per target.
+fuzz: fuzz-build
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+# What CI runs (in `make test`): FUZZ_SMOKE_SECONDS (default 60) per target.
+fuzz-smoke: fuzz-build
+	$(call run_fuzzers,$(FUZZ_SMOKE_SECONDS))
+
+# Sanitizer builds live in their own scratch paths (.build/asan, .build/tsan),
+# so they never invalidate the normal debug build. Suppressions (each with why):
+# Fuzz/lsan.supp (leaks in the toolchain's Foundation and XCTest, and Swift
+# weak-reference side tables LSan cannot see), Fuzz/tsan.supp.
+ASAN_RUN_OPTIONS := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan.supp:print_suppressions=0
+TSAN_RUN_OPTIONS := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Fuzz/tsan.supp
+# Tests run one at a time (--no-parallel): a sanitizer slows the code two to
+# five times, and with forty tests at once the ones with time bounds (slow-loris
+# cuts, per-connection deadlines) miss them. SANITIZE_SKIP names tests whose
+# bounds hold only at full speed: the login flood expects at most 300 password
+# checks, but its token buckets refill while TSan stretches it to 5 s or more,
+# and under ASan its RSS bound counts ASan's quarantine.
+SANITIZE_SKIP ?= LoginFloodTests
+SANITIZE_TEST_FLAGS := --skip-build --no-parallel $(if $(SANITIZE_SKIP),--skip '$(SANITIZE_SKIP)')
+# What sanitize-smoke runs: the end-to-end tests, the service's own threads
+# over libmicrohttpd, SQLite and OpenSSL.
+SANITIZE_SMOKE_FILTER ?= EndToEndTests
+
+# The whole test suite under AddressSanitizer (with LeakSanitizer), then under
+# ThreadSanitizer.
+sanitize: test-deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build/asan
+	$(ASAN_RUN_OPTIONS) $(SWIFT) test --sanitize=address --scratch-path .build/asan $(SANITIZE_TEST_FLAGS)
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build/tsan
+	$(TSAN_RUN_OPTIONS) $(SWIFT) test --sanitize=thread --scratch-path .build/tsan $(SANITIZE_TEST_FLAGS)
+
+# What CI runs (in `make test`): ThreadSanitizer over the end-to-end tests.
+sanitize-smoke: test-deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build/tsan
+	$(TSAN_RUN_OPTIONS) $(SWIFT) test --sanitize=thread --scratch-path .build/tsan $(SANITIZE_TEST_FLAGS) \
+		--filter '$(SANITIZE_SMOKE_FILTER)'

@@ -81,6 +81,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Fuzzing (make fuzz; libFuzzer targets, built only with --sanitize=fuzzer to fuzz)
+
+        .executableTarget(
+            name: "FuzzJOSE",
+            dependencies: ["JOSE", "JSON"],
+            path: "Fuzz/FuzzJOSE",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FuzzJSON",
+            dependencies: ["AuthService", "JSON", "MicroHTTP"],
+            path: "Fuzz/FuzzJSON",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
 
         .target(
