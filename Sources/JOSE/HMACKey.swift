@@ -153,14 +153,19 @@ private struct DigestContext: @unchecked Sendable {
 private final class DigestContextPool: @unchecked Sendable {
     // @unchecked: `idle` is read and written only with `mutex` held.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var idle: [DigestContext]
+    /// Behind a pointer rather than in a `var`: a class's `var` is checked
+    /// for exclusive access at run time on every use, which tripled the cost
+    /// of taking and giving back a context; the mutex already makes it exclusive.
+    private let idle: UnsafeMutablePointer<[DigestContext]>
 
     /// Idle contexts beyond this many are freed rather than kept.
     private static let maxIdleContexts = 64
 
     init(first: DigestContext) {
-        idle = [first]
-        idle.reserveCapacity(Self.maxIdleContexts)
+        var contexts = [first]
+        contexts.reserveCapacity(Self.maxIdleContexts)
+        idle = .allocate(capacity: 1)
+        idle.initialize(to: contexts)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         // Fails only for invalid attributes or no memory for a lock, which a
@@ -170,7 +175,9 @@ private final class DigestContextPool: @unchecked Sendable {
     }
 
     deinit {
-        for context in idle { EVP_MD_CTX_free(context.pointer) }
+        for context in idle.pointee { EVP_MD_CTX_free(context.pointer) }
+        idle.deinitialize(count: 1)
+        idle.deallocate()
         pthread_mutex_destroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
@@ -181,7 +188,7 @@ private final class DigestContextPool: @unchecked Sendable {
     func take() -> DigestContext? {
         lock()
         defer { unlock() }
-        return idle.popLast()
+        return idle.pointee.popLast()
     }
 
     /// Keeps `context` for reuse; `false` if the pool is full (the caller frees it).
@@ -189,8 +196,8 @@ private final class DigestContextPool: @unchecked Sendable {
     func keep(_ context: DigestContext) -> Bool {
         lock()
         defer { unlock() }
-        guard idle.count < Self.maxIdleContexts else { return false }
-        idle.append(context)
+        guard idle.pointee.count < Self.maxIdleContexts else { return false }
+        idle.pointee.append(context)
         return true
     }
 
