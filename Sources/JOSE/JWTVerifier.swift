@@ -125,7 +125,13 @@ public struct JWTVerifier: Sendable {
         return VerifiedToken(header: header, payload: payload, expiresAt: expiresAt)
     }
 
+    /// The longest header parsed: 1 KiB decoded. Real headers are under 200
+    /// bytes; one of hundreds of members would cost the parser time before
+    /// the signature is checked, for anyone who can send a token.
+    static let maxHeaderEncodedBytes = Base64URL.encodedLength(of: 1024)
+
     private static func parseHeader(_ part: UnsafeBufferPointer<UInt8>) throws(JOSEError) -> JSONObject {
+        guard part.count <= maxHeaderEncodedBytes else { throw .malformed("token header is over 1 KiB") }
         guard let bytes = Base64URL.decode(part) else { throw .malformed("token header is not base64url") }
         guard case .object(let header)? = try? JSONValue.parse(bytes) else {
             throw .malformed("token header is not a JSON object")

@@ -9,7 +9,7 @@ import Synchronization
 /// reference on `ServerCore` that the C callbacks use.
 final class Daemon: @unchecked Sendable {
     // @unchecked: `handle` is set once in `start` and only read afterwards;
-    // `stop` runs once (HTTPServer hands the Daemon out of its Mutex exactly once).
+    // `stop` runs once (HTTPServer hands the Daemon out of its lock exactly once).
     private let handle: OpaquePointer
     private let core: Unmanaged<ServerCore>
     let port: UInt16
@@ -110,7 +110,7 @@ final class RequestContext: @unchecked Sendable {
     // @unchecked: every field but `deferred` is touched only from the
     // libmicrohttpd thread that owns the connection, one call at a time;
     // `deferred` is written by the worker that ran the handler and read after
-    // the resume, so it sits behind a Mutex.
+    // the resume, so it sits behind a lock.
     var body: [UInt8] = []
     var bodyTooLarge = false
     var responded = false

@@ -127,6 +127,10 @@ struct RefusedTokenTests {
         TokenCase("header has a duplicate alg", .malformed) {
             try $0.token(header: #"{"alg":"HS256","alg":"HS256","kid":"test-key"}"#)
         },
+        TokenCase("header over 1 KiB (hundreds of members, parsed before the signature)", .malformed) { forge in
+            let members = (0..<200).map { #""x\#($0)":0"# }.joined(separator: ",")
+            return try forge.token(header: #"{"alg":"HS256","kid":"test-key","#+members+"}")
+        },
         TokenCase("header without alg", .malformed) { try $0.token(header: #"{"typ":"JWT","kid":"test-key"}"#) },
         TokenCase("alg is not a string", .malformed) { try $0.token(header: #"{"alg":256,"kid":"test-key"}"#) },
         TokenCase("typ is not a string", .malformed) { try $0.token(header: #"{"alg":"HS256","typ":1}"#) },

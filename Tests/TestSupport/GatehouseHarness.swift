@@ -84,6 +84,10 @@ public final class GatehouseProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = arguments
         var base = ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
+        // Sanitizer settings (make sanitize) apply to the child too.
+        for name in ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"] {
+            if let value = ProcessInfo.processInfo.environment[name] { base[name] = value }
+        }
         base.merge(environment) { $1 }
         process.environment = base
         self.logPath = logPath

@@ -2,7 +2,7 @@ import MicroHTTP
 
 /// The embedded default ``UserStore``: one SQLite file in WAL mode.
 ///
-/// One connection serves the whole process; a `Mutex` serializes its use, so no prepared statement
+/// One connection serves the whole process; a lock serializes its use, so no prepared statement
 /// is ever shared between threads. Every multi-step change runs in a `BEGIN IMMEDIATE` transaction,
 /// which also keeps it atomic against other processes using the same file (for instance
 /// `gatehouse users ...` while the service runs); they wait up to the busy timeout for each other.
