@@ -100,7 +100,10 @@ public struct SessionController: Sendable {
         case .reused(let sessionID):
             try storeCall(logger) { () throws(StoreError) in try store.revokeSession(id: sessionID, at: now) }
             tokens.revocations.revoke(sessionID, until: now + Int64(refreshTTL), now: now)
-            audit.record(.refreshReuseDetected, request, ["session_id": sessionID, "action": "session_revoked"])
+            // Whose session it was, for the security event (a reuse is rare: one more read).
+            let owner = (try? store.session(id: sessionID))??.userID ?? "-"
+            audit.record(
+                .refreshReuseDetected, request, ["user_id": owner, "session_id": sessionID, "action": "session_revoked"])
             throw AuthError.invalidRefreshToken
         case .rotated(let session):
             guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) })
