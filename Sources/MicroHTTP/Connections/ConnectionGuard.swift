@@ -135,7 +135,7 @@ final class ConnectionGuard: @unchecked Sendable {
                 "closed connections that sent no complete request in time",
                 [
                     "count": String(cut.count), "timeout_s": String(requestTimeoutMilliseconds / 1000),
-                    "client_ip": cut.first.flatMap { $0?.description } ?? "-",
+                    "addresses": Self.summary(of: cut),
                 ])
         }
         let refused = refusedSinceLastSweep.exchange(0, ordering: .relaxed)
@@ -144,6 +144,17 @@ final class ConnectionGuard: @unchecked Sendable {
                 "refused connections over the per-address limit",
                 ["count": String(refused), "limit": String(perAddressLimit)])
         }
+    }
+
+    /// Up to three distinct addresses, comma-separated, and how many more.
+    static func summary(of addresses: [IPAddress?]) -> String {
+        var distinct: [String] = []
+        for address in addresses {
+            let text = address?.description ?? "-"
+            if !distinct.contains(text) { distinct.append(text) }
+        }
+        let shown = distinct.prefix(3).joined(separator: ",")
+        return distinct.count > 3 ? shown + ",+\(distinct.count - 3) more" : shown
     }
 
     /// Milliseconds on the monotonic clock.
