@@ -462,35 +462,15 @@ private func framingProblem(_ connection: OpaquePointer) -> String? {
         if last != "chunked" { return "The final transfer coding of a request must be chunked." }
     }
     if contentLength != nil {
-        var values = FieldValues(name: "Content-Length")
-        withUnsafeMutablePointer(to: &values) { pointer in
-            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectFieldValues, pointer)
+        var collected = CollectedValues()
+        withUnsafeMutablePointer(to: &collected) { pointer in
+            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectValue, pointer)
         }
-        let distinct = Set(values.values.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces() } })
+        let lengths = HTTPHeaders(collected.headers).values(for: "Content-Length")
+        let distinct = Set(lengths.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces() } })
         if distinct.count > 1 { return "The request carries Content-Length values that differ." }
     }
     return nil
-}
-
-/// Every value of one header field, gathered by `collectFieldValues`.
-private struct FieldValues {
-    let name: String
-    var values: [String] = []
-}
-
-private func collectFieldValues(
-    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
-    _ key: UnsafePointer<CChar>?, _ keySize: Int,
-    _ value: UnsafePointer<CChar>?, _ valueSize: Int
-) -> MHD_Result {
-    guard let cls, let key else { return .YES }
-    let field = cls.assumingMemoryBound(to: FieldValues.self)
-    let name = String(decoding: UnsafeRawBufferPointer(start: key, count: keySize), as: UTF8.self)
-    if HTTPHeaders.namesMatch(name, field.pointee.name) {
-        field.pointee.values.append(
-            value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? "")
-    }
-    return .YES
 }
 
 private struct CollectedValues {

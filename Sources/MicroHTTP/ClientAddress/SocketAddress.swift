@@ -27,12 +27,7 @@ struct SocketAddress: @unchecked Sendable {
     }
 
     /// The address part as text (`127.0.0.1`, `::1`).
-    var text: String? {
-        var copy = storage
-        return withUnsafePointer(to: &copy) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Self.text(of: $0) }
-        }
-    }
+    var text: String? { ipAddress?.description }
 
     /// The address part as an `IPAddress`.
     var ipAddress: IPAddress? {
@@ -69,27 +64,6 @@ struct SocketAddress: @unchecked Sendable {
     mutating func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>) -> Result) -> Result {
         withUnsafePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1, body)
-        }
-    }
-
-    /// The address part of a socket address as text (`127.0.0.1`, `::1`).
-    static func text(of address: UnsafePointer<sockaddr>) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        switch Int32(address.pointee.sa_family) {
-        case AF_INET:
-            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
-                var raw = v4.pointee.sin_addr
-                guard inet_ntop(AF_INET, &raw, &buffer, socklen_t(buffer.count)) != nil else { return nil }
-                return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            }
-        case AF_INET6:
-            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
-                var raw = v6.pointee.sin6_addr
-                guard inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count)) != nil else { return nil }
-                return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            }
-        default:
-            return nil
         }
     }
 }
