@@ -113,6 +113,8 @@ final class RequestContext: @unchecked Sendable {
     // the resume, so it sits behind a lock.
     var body: [UInt8] = []
     var bodyTooLarge = false
+    /// The route discards bodies (`Router.anyMethod`): none is kept, none is too large.
+    var discardsBody = false
     var responded = false
     var suspended = false
     var request: Request?
@@ -169,6 +171,10 @@ private func gatehouseAccessHandler(
             let request = makeRequest(connection, url: url, method: method, version: version, body: []).request
             return queue(core.finish(HTTPError.badRequest(problem).response, for: request), on: connection)
         }
+        if let url, core.router.anyMethodHandler(for: originFormPath(String(cString: url))) != nil {
+            context.discardsBody = true
+            return .YES
+        }
         if let length = lookupHeader(connection, "Content-Length"), let declared = Int(length),
             declared > core.configuration.maxBodyBytes
         {
@@ -189,7 +195,7 @@ private func gatehouseAccessHandler(
 
     let size = uploadDataSize.pointee
     if size > 0 {
-        if !context.bodyTooLarge, !context.responded, let uploadData {
+        if !context.bodyTooLarge, !context.discardsBody, !context.responded, let uploadData {
             if context.body.count + size > core.configuration.maxBodyBytes {
                 context.bodyTooLarge = true
                 context.body = []

@@ -109,6 +109,9 @@ final class ServerCore: Sendable {
     /// Routes a complete request to its answer: a response now, or an offloaded
     /// handler to run with the connection suspended.
     func dispatch(_ request: Request) -> Dispatch {
+        if let handler = router.anyMethodHandler(for: request.path) {
+            return .respond(run(handler, request))
+        }
         guard HTTPMethod.known.contains(request.method) else {
             return .respond(HTTPError.notImplemented(request.method).response)
         }

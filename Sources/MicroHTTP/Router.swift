@@ -23,8 +23,24 @@ public struct Router: Sendable {
     }
 
     private var routes: [String: [HTTPMethod: Handler]] = [:]
+    /// Paths answered for every method, whose request bodies are never read.
+    private var anyMethodRoutes: [String: @Sendable (Request) throws -> Response] = [:]
 
     public init() {}
+
+    /// Answers `path` for every method, known or not (no 405, no 501, no CORS
+    /// preflight), and never reads a request body there: it is discarded as
+    /// it arrives, whatever its size (no 413). For forward-auth endpoints,
+    /// where a reverse proxy asks with the method of the request it guards
+    /// and would turn any answer but 2xx, 401 and 403 into a 500.
+    public mutating func anyMethod(_ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        anyMethodRoutes[path] = handler
+    }
+
+    /// The handler `anyMethod` registered for `path`, if any.
+    public func anyMethodHandler(for path: String) -> (@Sendable (Request) throws -> Response)? {
+        anyMethodRoutes[path]
+    }
 
     /// Adds a handler for `method` on `path` (exact match, no patterns).
     public mutating func add(_ method: HTTPMethod, _ path: String, _ handler: Handler) {
@@ -68,5 +84,5 @@ public struct Router: Sendable {
     }
 
     /// Every registered path, sorted.
-    public var paths: [String] { routes.keys.sorted() }
+    public var paths: [String] { Set(routes.keys).union(anyMethodRoutes.keys).sorted() }
 }
