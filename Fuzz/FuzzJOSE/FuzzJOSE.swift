@@ -12,11 +12,16 @@
 // 3. as a claims set, if it is a JSON object: signed with `JWTSigner`, then
 //    verified;
 // 4. as the raw payload of a token with the signer's header and a valid MAC;
-// 5. as the raw header of a token with a valid payload and a valid MAC.
-// For 3-5 the outcome (which refusal, or success and what the accessors
+// 5. as the raw header of a token with a valid payload and a valid MAC;
+// 6. as a claims set, if it is a JSON object: signed with an Ed25519 key
+//    (EdDSA), verified without and with the signature cache (twice, so the
+//    second is a hit), and with one signature byte changed (never a hit).
+// For 3-6 the outcome (which refusal, or success and what the accessors
 // return) must be the one an independent model of the rules predicts from
 // `JSONValue.parse`; a disagreement traps, which libFuzzer reports as a
-// crash with the input.
+// crash with the input. The ring also holds RS256, ES256 and EdDSA public
+// keys (the RFC example keys, so that seed tokens signed with them stay
+// valid), and one verifier has the signature cache on.
 //
 // Without `--sanitize=fuzzer` (a plain `swift build`) this file is the main
 // file of an executable that does nothing; libFuzzer's own `main` drives it
@@ -38,9 +43,11 @@ enum JOSEFuzzer {
 
     static let signingSecret = Array("fuzzing secret for HS256, 32 B!!".utf8)
 
-    /// The signing key (HS256), an older HS256 key with another secret, and
+    /// The signing key (HS256), an older HS256 key with another secret,
     /// HS384 and HS512 keys, so that `kid` and `alg` choose between keys
-    /// whose MACs differ in secret or in length.
+    /// whose MACs differ in secret or in length; and public RS256, ES256 and
+    /// EdDSA keys (kids `rs`, `es`, `ed`), whose signatures differ in length
+    /// and kind from any MAC.
     static let ring: KeyRing = {
         do {
             let signing = try SigningKey.hmac(secret: signingSecret, algorithm: .hs256, kid: "k256")
@@ -50,9 +57,44 @@ enum JOSEFuzzer {
                     try SigningKey.hmac(secret: Array("an older HS256 secret, 32 bytes!".utf8), kid: "old"),
                     try SigningKey.hmac(secret: Array(repeating: 0x38, count: 48), algorithm: .hs384, kid: "k384"),
                     try SigningKey.hmac(secret: Array(repeating: 0x64, count: 64), algorithm: .hs512, kid: "k512"),
+                    .asymmetric(try AsymmetricKey(jwk: rsaPublicJWK), kid: "rs"),
+                    .asymmetric(try AsymmetricKey(jwk: ecPublicJWK), kid: "es"),
+                    .asymmetric(try AsymmetricKey(jwk: edPublicJWK), kid: "ed"),
                 ])
         } catch {
             fatalError("FuzzJOSE: cannot make the keys: \(error)")
+        }
+    }()
+
+    /// RFC 7515 appendix A.2 (RSA) and A.3 (P-256) public keys, RFC 8037
+    /// appendix A Ed25519 key pair.
+    static let rsaPublicJWK: JSONObject = [
+        "kty": "RSA", "e": "AQAB",
+        "n": .string(
+            "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4Ql"
+                + "L-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUs"
+                + "LA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoud"
+                + "F8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"),
+    ]
+    static let ecPublicJWK: JSONObject = [
+        "kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    ]
+    static let edPublicJWK: JSONObject = [
+        "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    ]
+    static let edPrivateJWK: JSONObject = [
+        "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+    ]
+
+    /// Signs with the Ed25519 key as `ed`: its tokens carry the header the
+    /// ring's `ed` key is known by.
+    static let edSigner: JWTSigner = {
+        do {
+            return JWTSigner(keyRing: KeyRing(signingKey: .asymmetric(try AsymmetricKey(jwk: edPrivateJWK), kid: "ed")))
+        } catch {
+            fatalError("FuzzJOSE: cannot make the Ed25519 key: \(error)")
         }
     }()
 
@@ -60,11 +102,21 @@ enum JOSEFuzzer {
 
     /// No issuer or audience; ASCII ones (compared byte for byte); non-ASCII
     /// ones (compared as Strings).
-    static let verifiers: [JWTVerifier] = [
-        VerificationPolicy(),
-        VerificationPolicy(issuer: "gatehouse", audience: "api"),
-        VerificationPolicy(issuer: "gåtehouse", audience: "ápi", leeway: 0),
-    ].map { JWTVerifier(keyRing: ring, policy: $0) }
+    /// The last one, with ASCII ones again, has the signature cache on.
+    static let verifiers: [JWTVerifier] =
+        [
+            VerificationPolicy(),
+            VerificationPolicy(issuer: "gatehouse", audience: "api"),
+            VerificationPolicy(issuer: "gåtehouse", audience: "ápi", leeway: 0),
+        ].map { JWTVerifier(keyRing: ring, policy: $0) }
+        + [
+            JWTVerifier(
+                keyRing: ring, policy: VerificationPolicy(issuer: "gatehouse", audience: "api"),
+                signatureCacheCapacity: 64)
+        ]
+
+    /// The verifier with the signature cache.
+    static var cachedVerifier: JWTVerifier { verifiers[3] }
 
     /// The header the signer writes, base64url (the verifier's fast path).
     static let signerHeader: String = {
@@ -82,6 +134,7 @@ enum JOSEFuzzer {
         checkBase64URL(input)
         if case .object(let claims)? = try? JSONValue.parse(input) {
             checkSigned(signer.sign(claims), header: nil, payload: .object(claims), input)
+            checkEdDSASigned(claims, input)
         }
         checkRawPayload(input)
         checkRawHeader(input)
@@ -182,6 +235,41 @@ enum JOSEFuzzer {
         }
     }
 
+    // MARK: - 6. Signed with Ed25519
+
+    /// Signs `claims` with the Ed25519 key and verifies the token with the
+    /// first verifier and, twice, the cached one; then a copy with one
+    /// signature byte changed, which must be a bad signature, cache or not.
+    /// (Two verifiers, not all four: an Ed25519 check costs over 100 us.)
+    static func checkEdDSASigned(_ claims: JSONObject, _ input: UnsafeBufferPointer<UInt8>) {
+        let token = edSigner.sign(claims)
+        for verifier in [verifiers[0], cachedVerifier, cachedVerifier] {
+            let result = Result { () throws(JOSEError) in try verifier.verify(token, now: now) }
+            let expected: JOSEError.Code? =
+                token.utf8.count > verifier.policy.maxTokenBytes
+                ? .tokenTooLarge : claimsRefusal(claims, policy: verifier.policy)
+            let actual = outcome(result)
+            expect(
+                actual == expected,
+                "EdDSA: expected \(expected?.rawValue ?? "success"), got \(actual?.rawValue ?? "success")", input)
+            if case .success(let verified) = result {
+                expect(verified.claims == claims, "EdDSA: the verified claims are not the payload", input)
+                checkAccessors(verified, claims: claims)
+            }
+        }
+        // The first signature character carries no padding bits: any other letter is another signature.
+        var bytes = Array(token.utf8)
+        guard let dot = bytes.lastIndex(of: UInt8(ascii: ".")) else { fatalError("FuzzJOSE: a token without a dot") }
+        bytes[dot + 1] = bytes[dot + 1] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let forged = String(decoding: bytes, as: UTF8.self)
+        let result = Result { () throws(JOSEError) in try cachedVerifier.verify(forged, now: now) }
+        let expected: JOSEError.Code =
+            forged.utf8.count > cachedVerifier.policy.maxTokenBytes ? .tokenTooLarge : .badSignature
+        expect(
+            outcome(result) == expected, "EdDSA: a changed signature gave \(outcome(result)?.rawValue ?? "success")",
+            input)
+    }
+
     /// The refusal the verifier must give a token whose decoded header is
     /// `header`, MACed with the HS256 signing key; `nil` if it must accept it.
     static func headerRefusal(_ header: UnsafeBufferPointer<UInt8>) -> JOSEError.Code? {
@@ -204,14 +292,16 @@ enum JOSEFuzzer {
             }
             guard alg == key.algorithm.rawValue else { return .algorithmMismatch }
         }
-        // Only the signing key's MAC is right: other keys differ in secret or length.
+        // Only the signing key's MAC is right: the other keys differ in secret,
+        // MAC length, or kind and length of signature.
         return key.kid == ring.signingKey.kid ? nil : .badSignature
     }
 
     /// The header `JWTSigner` would write for each key of the ring, base64url:
     /// the verifier takes the key of such a header without parsing it.
     static let knownHeaders: [(encoded: String, key: SigningKey)] = {
-        let headers = ["k256", "old", "k384", "k512"].map { kid -> (encoded: String, key: SigningKey) in
+        let headers = ["k256", "old", "k384", "k512", "rs", "es", "ed"].map {
+            kid -> (encoded: String, key: SigningKey) in
             guard let key = ring.key(withID: kid) else { fatalError("FuzzJOSE: no key \(kid)") }
             let header: JSONValue = ["alg": .string(key.algorithm.rawValue), "typ": "JWT", "kid": .string(key.kid)]
             return (Base64URL.encode(header.serialized()), key)

@@ -1,11 +1,5 @@
 internal import CCrypto
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// An HMAC key bound to one algorithm (RFC 2104; RFC 7518 section 3.2).
 ///
 /// The key is scheduled once: at init, two digest contexts absorb the key
@@ -34,12 +28,18 @@ public final class HMACKey: Sendable {
     /// - Parameters:
     ///   - secret: the key bytes.
     ///   - algorithm: the one algorithm the key is used with.
-    /// - Throws: `weakKey` for an empty secret, `cryptoFailure` if libcrypto
+    /// - Throws: `invalidKey` for an algorithm that is not HS256, HS384 or
+    ///   HS512, `weakKey` for an empty secret, `cryptoFailure` if libcrypto
     ///   cannot make the contexts.
     public init(secret: [UInt8], algorithm: JWSAlgorithm) throws(JOSEError) {
+        // An RS256/ES256/EdDSA key must never be usable as an HMAC secret
+        // (the key-confusion attack starts with exactly that).
+        guard algorithm.isSymmetric, let digestName = algorithm.digestName else {
+            throw .invalidKey("\(algorithm.rawValue) is not an HMAC algorithm; use AsymmetricKey")
+        }
         guard !secret.isEmpty else { throw .weakKey("HMAC secret is empty") }
-        guard let digest = EVP_MD_fetch(nil, algorithm.digestName, nil) else {
-            throw .openSSL("fetching \(algorithm.digestName)")
+        guard let digest = EVP_MD_fetch(nil, digestName, nil) else {
+            throw .openSSL("fetching \(digestName)")
         }
         // The contexts initialised with it hold their own references.
         defer { EVP_MD_free(digest) }
@@ -131,84 +131,6 @@ public final class HMACKey: Sendable {
         let error = JOSEError.openSSL(operation)
         EVP_MD_CTX_free(context.pointer)
         return error
-    }
-}
-
-/// An `EVP_MD_CTX` with exactly one owner at a time: the pool while idle, or
-/// the one call that took it out. That single ownership, enforced by the
-/// pool's lock, is what makes moving it between threads safe. It holds no
-/// key: every use overwrites it from a template first.
-private struct DigestContext: @unchecked Sendable {
-    let pointer: OpaquePointer
-}
-
-/// The idle `DigestContext`s of one key, behind a `pthread_mutex_t`; frees
-/// them when the key goes.
-///
-/// Not `Synchronization.Mutex`: ThreadSanitizer does not see that futex-based
-/// lock as one and reports the array behind it as a data race, so
-/// `make sanitize` could not tell them from real races; it understands pthread
-/// mutexes. (MicroHTTP's `LockedValue` is the same idea; JOSE does not depend
-/// on MicroHTTP.)
-private final class DigestContextPool: @unchecked Sendable {
-    // @unchecked: `idle` is read and written only with `mutex` held.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    /// Behind a pointer rather than in a `var`: a class's `var` is checked
-    /// for exclusive access at run time on every use, which tripled the cost
-    /// of taking and giving back a context; the mutex already makes it exclusive.
-    private let idle: UnsafeMutablePointer<[DigestContext]>
-
-    /// Idle contexts beyond this many are freed rather than kept.
-    private static let maxIdleContexts = 64
-
-    init(first: DigestContext) {
-        var contexts = [first]
-        contexts.reserveCapacity(Self.maxIdleContexts)
-        idle = .allocate(capacity: 1)
-        idle.initialize(to: contexts)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        // Fails only for invalid attributes or no memory for a lock, which a
-        // default mutex on Linux never needs.
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-    }
-
-    deinit {
-        for context in idle.pointee { EVP_MD_CTX_free(context.pointer) }
-        idle.deinitialize(count: 1)
-        idle.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    /// An idle context, if there is one.
-    @inline(__always)
-    func take() -> DigestContext? {
-        lock()
-        defer { unlock() }
-        return idle.pointee.popLast()
-    }
-
-    /// Keeps `context` for reuse; `false` if the pool is full (the caller frees it).
-    @inline(__always)
-    func keep(_ context: DigestContext) -> Bool {
-        lock()
-        defer { unlock() }
-        guard idle.pointee.count < Self.maxIdleContexts else { return false }
-        idle.pointee.append(context)
-        return true
-    }
-
-    private func lock() {
-        let rc = pthread_mutex_lock(mutex)
-        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
-    }
-
-    private func unlock() {
-        let rc = pthread_mutex_unlock(mutex)
-        precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
     }
 }
 

@@ -33,8 +33,12 @@ public struct JOSEError: Error, Sendable, Equatable, CustomStringConvertible {
         case wrongIssuer
         /// `aud` does not name the audience the policy requires.
         case wrongAudience
-        /// A key was refused (for example an empty secret).
+        /// A key was refused as too weak (an empty secret, an RSA modulus under 2048 bits).
         case weakKey
+        /// A key cannot be used: unreadable PEM or JWK, a key of the wrong
+        /// type or curve for its algorithm, an encrypted or public-only key
+        /// where a private one is needed.
+        case invalidKey
         /// libcrypto reported a failure; the message carries its error code.
         case cryptoFailure
     }
@@ -116,7 +120,8 @@ extension JOSEError {
     }
 
     /// `iss` is absent or not the required issuer.
-    public static func wrongIssuer(_ message: String = "the token's issuer (iss) is not the one expected") -> JOSEError {
+    public static func wrongIssuer(_ message: String = "the token's issuer (iss) is not the one expected") -> JOSEError
+    {
         JOSEError(.wrongIssuer, message)
     }
 
@@ -128,6 +133,11 @@ extension JOSEError {
     /// A key was refused.
     public static func weakKey(_ message: String) -> JOSEError {
         JOSEError(.weakKey, message)
+    }
+
+    /// A key that cannot be used (wrong type or curve, unreadable, public only).
+    public static func invalidKey(_ message: String) -> JOSEError {
+        JOSEError(.invalidKey, message)
     }
 
     /// A libcrypto failure.

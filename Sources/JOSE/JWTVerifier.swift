@@ -6,13 +6,23 @@ import JSON
 /// (`tokenTooLarge`), shape (`malformed`: three non-empty parts of strict
 /// base64url, a JSON object header), header (`alg` a string, no `crit`,
 /// `typ` a string if present), key (`kid` names a known key, or is absent and
-/// the signing key is used; `alg` equals that key's algorithm), signature
-/// (`badSignature`, compared in constant time), then the claims (a JSON
-/// object payload; `exp` required; `exp`, `nbf`, `iat` numbers and within
-/// the leeway; `iss` and `aud` when the policy asks). The payload is parsed
-/// only after the signature has been checked, by the JSON parser's rules
-/// (`JSONValue.scanObject`), but not built: the claims checked are read
-/// where they lie in the text, and `VerifiedToken` keeps the bytes.
+/// the signing key is used; `alg` equals that key's algorithm, so an HS256
+/// token is never checked with an RSA key's bytes as its secret, and `none`
+/// never matches), signature (`badSignature`: the length the key's
+/// algorithm gives, then a MAC compared in constant time or a signature
+/// verified by libcrypto; an ES256 signature must be the 64-byte R || S, not
+/// DER), then the claims (a JSON object payload; `exp` required; `exp`,
+/// `nbf`, `iat` numbers and within the leeway; `iss` and `aud` when the
+/// policy asks). The payload is parsed only after the signature has been
+/// checked, by the JSON parser's rules (`JSONValue.scanObject`), but not
+/// built: the claims checked are read where they lie in the text, and
+/// `VerifiedToken` keeps the bytes.
+///
+/// With a `signatureCacheCapacity`, tokens signed with an asymmetric key
+/// that passed every check are remembered in a bounded, sharded cache keyed
+/// by the complete token and the key that verified it, and the same token
+/// presented again skips only its signature check: every other check, the
+/// claims included, runs on every call (`signatureCacheStatistics`).
 public struct JWTVerifier: Sendable {
     /// The keys accepted.
     public let keyRing: KeyRing
@@ -22,12 +32,27 @@ public struct JWTVerifier: Sendable {
     /// - Parameters:
     ///   - keyRing: the keys accepted; a token without `kid` is checked with its signing key.
     ///   - policy: what the claims must satisfy.
-    public init(keyRing: KeyRing, policy: VerificationPolicy) {
+    ///   - signatureCacheCapacity: above 0, the most tokens signed with an
+    ///     asymmetric key (RS256, ES256, EdDSA) whose verified signature is
+    ///     remembered; 0 (the default) turns the cache off. HMAC tokens are
+    ///     never cached: computing a MAC costs less than a lookup.
+    public init(keyRing: KeyRing, policy: VerificationPolicy, signatureCacheCapacity: Int = 0) {
         self.keyRing = keyRing
         self.policy = policy
         issuerIsASCII = policy.issuer?.utf8.allSatisfy { $0 < 0x80 } ?? false
         audienceIsASCII = policy.audience?.utf8.allSatisfy { $0 < 0x80 } ?? false
+        // Only a ring with an asymmetric key can use a cache.
+        let asymmetric = keyRing.keys.contains { !$0.isSymmetric }
+        signatureCache =
+            signatureCacheCapacity > 0 && asymmetric ? SignatureCache(capacity: signatureCacheCapacity) : nil
     }
+
+    /// The verified asymmetric signatures remembered, if the cache is on.
+    private let signatureCache: SignatureCache?
+
+    /// How the signature cache is used (for metrics and tests); `nil` when
+    /// it is off (capacity 0, or a ring of HMAC keys only).
+    public var signatureCacheStatistics: SignatureCacheStatistics? { signatureCache?.statistics }
 
     /// Whether `policy.issuer` and `policy.audience` are ASCII, so that a
     /// claim written without escapes can be compared with them byte for byte.
@@ -102,26 +127,51 @@ public struct JWTVerifier: Sendable {
 
         // MARK: Header and key
         let header: JSONObject
-        let mac: HMACKey
+        let keyIndex: Int
         if let index = keyRing.keyIndex(withEncodedHeader: headerPart) {
             // Byte for byte the header our signer writes for this key: its
             // parse, and every header and key check, are known in advance.
             header = keyRing.keys[index].header
-            mac = keyRing.keys[index].mac
+            keyIndex = index
         } else {
             header = try Self.parseHeader(headerPart)
-            mac = try selectKey(for: header).mac
+            keyIndex = try selectKey(for: header)
         }
 
         // MARK: Signature
-        guard signaturePart.count == Base64URL.encodedLength(of: mac.algorithm.macLength) else {
-            throw .badSignature("token signature has the wrong length")
-        }
         let signingInput = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(token)[..<secondDot])
-        try Self.checkSignature(&presented, of: signingInput, with: mac)
+        // Set when an asymmetric signature was verified and the cache is on:
+        // the token's hash, to remember it once the claims pass too.
+        var verifiedHash: Int?
+        if let mac = keyRing.keys[keyIndex].mac {
+            guard signaturePart.count == Base64URL.encodedLength(of: mac.algorithm.macLength) else {
+                throw .badSignature("token signature has the wrong length")
+            }
+            try Self.checkSignature(&presented, of: signingInput, with: mac)
+        } else if let key = keyRing.keys[keyIndex].asymmetricKey {
+            guard signaturePart.count == key.encodedSignatureLength else {
+                throw .badSignature("token signature has the wrong length")
+            }
+            if let signatureCache {
+                let hash = SignatureCache.hash(token)
+                if !signatureCache.contains(token, hash: hash, keyIndex: keyIndex) {
+                    try Self.checkSignature(
+                        &presented, decoded: fitsMACBuffer, part: signaturePart, of: signingInput, with: key)
+                    verifiedHash = hash
+                }
+            } else {
+                try Self.checkSignature(
+                    &presented, decoded: fitsMACBuffer, part: signaturePart, of: signingInput, with: key)
+            }
+        } else {
+            preconditionFailure("SigningKey holds no key")
+        }
 
         // MARK: Claims
         let expiresAt = try checkClaims(payload, now: now)
+        if let verifiedHash, let signatureCache {
+            signatureCache.insert(token, hash: verifiedHash, keyIndex: keyIndex)
+        }
         return VerifiedToken(header: header, payload: payload, expiresAt: expiresAt)
     }
 
@@ -145,19 +195,23 @@ public struct JWTVerifier: Sendable {
         return header
     }
 
-    private func selectKey(for header: JSONObject) throws(JOSEError) -> SigningKey {
-        let key: SigningKey
+    /// The position in the ring of the key `header` selects, whose
+    /// algorithm must be the header's `alg`.
+    private func selectKey(for header: JSONObject) throws(JOSEError) -> Int {
+        let index: Int
         switch header["kid"] {
         case nil:
-            key = keyRing.signingKey
+            index = 0  // the signing key
         case .string(let kid)?:
-            guard let found = keyRing.key(withID: kid) else { throw .unknownKey() }
-            key = found
+            guard let found = keyRing.keyIndex(withID: kid) else { throw .unknownKey() }
+            index = found
         case _?:
             throw .malformed("token header \"kid\" is not a string")
         }
-        guard header["alg"]?.stringValue == key.algorithm.rawValue else { throw .algorithmMismatch() }
-        return key
+        guard header["alg"]?.stringValue == keyRing.keys[index].algorithm.rawValue else {
+            throw .algorithmMismatch()
+        }
+        return index
     }
 
     /// Compares the MAC of `signingInput` with the decoded signature
@@ -180,6 +234,34 @@ public struct JWTVerifier: Sendable {
             }
         }
         guard matches else { throw .badSignature() }
+    }
+
+    /// Verifies the signature `part` (whose length has been checked) of
+    /// `signingInput` with the asymmetric `key`. A signature of up to 64
+    /// bytes (ES256, EdDSA) is already `decoded` into `presented`; a longer
+    /// one (RS256) is decoded here into a temporary buffer (on the stack for
+    /// the usual sizes).
+    private static func checkSignature(
+        _ presented: inout MACBuffer, decoded: Bool, part: UnsafeBufferPointer<UInt8>,
+        of signingInput: UnsafeRawBufferPointer, with key: AsymmetricKey
+    ) throws(JOSEError) {
+        let length = key.signatureLength
+        let valid: Bool
+        if decoded {
+            valid = try presented.withRawBytes { (signature) throws(JOSEError) in
+                try key.isValidSignature(UnsafeRawBufferPointer(rebasing: signature[..<length]), for: signingInput)
+            }
+        } else {
+            let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { signature in
+                Result { () throws(JOSEError) -> Bool in
+                    // Checked as base64url with the rest of the shape; the length matches.
+                    guard Base64URL.decode(part, into: signature) else { return false }
+                    return try key.isValidSignature(UnsafeRawBufferPointer(signature), for: signingInput)
+                }
+            }
+            valid = try result.get()
+        }
+        guard valid else { throw .badSignature() }
     }
 
     /// Checks the payload (a JSON object, by the parser's rules) and the

@@ -1,3 +1,5 @@
+public import JSON
+
 /// The keys a verifier accepts, and the one a signer uses. Immutable: rotate
 /// keys by building a new ring.
 public struct KeyRing: Sendable {
@@ -22,10 +24,26 @@ public struct KeyRing: Sendable {
         self.keys = keys
     }
 
+    /// Every key of the ring, the signing key first, at most one per `kid`.
+    public var allKeys: [SigningKey] { keys }
+
+    /// The ring's public keys as an RFC 7517 JWK Set (section 5):
+    /// `{"keys":[…]}` with the `SigningKey.publicJWK` of every asymmetric key,
+    /// the signing key first; `{"keys":[]}` for a ring of HMAC keys, whose
+    /// secrets are never published.
+    public var jwks: JSONObject {
+        ["keys": .array(keys.compactMap { $0.publicJWK.map(JSONValue.object) })]
+    }
+
     /// The key with id `kid`, if the ring holds one.
     public func key(withID kid: String) -> SigningKey? {
         for key in keys where key.kid == kid { return key }
         return nil
+    }
+
+    /// The position in `keys` of the key with id `kid`, if any.
+    func keyIndex(withID kid: String) -> Int? {
+        keys.firstIndex { $0.kid == kid }
     }
 
     /// The position in `keys` of the key whose signer-written header is

@@ -4,7 +4,9 @@ import Testing
 
 @Suite("HMAC, digest, comparison, randomness")
 struct PrimitiveTests {
-    @Test("HMAC-SHA-2 known answers, RFC 4231", arguments: JWSAlgorithm.allCases)
+    static let hmacAlgorithms = JWSAlgorithm.allCases.filter(\.isSymmetric)
+
+    @Test("HMAC-SHA-2 known answers, RFC 4231", arguments: hmacAlgorithms)
     func rfc4231(algorithm: JWSAlgorithm) throws {
         let vectors = try Vectors.load("rfc4231-hmac-sha2")
         #expect(try vectors.string("source").hasPrefix("RFC 4231"))
@@ -25,7 +27,7 @@ struct PrimitiveTests {
         }
     }
 
-    @Test("MAC length matches the algorithm", arguments: JWSAlgorithm.allCases)
+    @Test("MAC length matches the algorithm", arguments: hmacAlgorithms)
     func macLength(algorithm: JWSAlgorithm) throws {
         let key = try HMACKey(secret: [1, 2, 3], algorithm: algorithm)
         #expect(key.authenticationCode(for: []).count == algorithm.macLength)
@@ -40,6 +42,18 @@ struct PrimitiveTests {
             Issue.record("empty secret accepted")
         } catch {
             #expect(error.code == .weakKey)
+        }
+    }
+
+    @Test("an HMAC key cannot be made for a public-key algorithm", arguments: [JWSAlgorithm.rs256, .es256, .edDSA])
+    func hmacKeyForAsymmetricAlgorithm(algorithm: JWSAlgorithm) {
+        #expect(!algorithm.isSymmetric)
+        #expect(throws: JOSEError.self) { try HMACKey(secret: Array("secret".utf8), algorithm: algorithm) }
+        do {
+            _ = try SigningKey.hmac(secret: Array("secret".utf8), algorithm: algorithm)
+            Issue.record("an HMAC SigningKey was made for \(algorithm)")
+        } catch {
+            #expect(error.code == .invalidKey)
         }
     }
 

@@ -17,16 +17,29 @@ struct SignVerifyTests {
         ]
     }
 
+    /// A new signing key for `algorithm` (a shared generated one for the public-key algorithms).
+    static func signingKey(_ algorithm: JWSAlgorithm, kid: String? = nil) throws -> SigningKey {
+        if algorithm.isSymmetric {
+            return try SigningKey.hmac(secret: SecureRandom.bytes(algorithm.macLength), algorithm: algorithm, kid: kid)
+        }
+        return SigningKey.asymmetric(try TestKeys.generated(algorithm), kid: kid)
+    }
+
+    /// The length of a signature by `key`.
+    static func signatureLength(_ key: SigningKey) -> Int {
+        key.asymmetricKey?.signatureLength ?? key.algorithm.macLength
+    }
+
     @Test("round trip", arguments: JWSAlgorithm.allCases)
     func roundTrip(algorithm: JWSAlgorithm) throws {
-        let key = try SigningKey.hmac(secret: SecureRandom.bytes(algorithm.macLength), algorithm: algorithm)
+        let key = try Self.signingKey(algorithm)
         let ring = KeyRing(signingKey: key)
         let token = JWTSigner(keyRing: ring).sign(Self.claims())
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         try #require(parts.count == 3)
         let headerText = String(decoding: try #require(Base64URL.decode(parts[0])), as: UTF8.self)
         #expect(headerText == #"{"alg":"\#(algorithm.rawValue)","typ":"JWT","kid":"\#(key.kid)"}"#)
-        #expect(try #require(Base64URL.decode(parts[2])).count == algorithm.macLength)
+        #expect(try #require(Base64URL.decode(parts[2])).count == Self.signatureLength(key))
 
         let verified = try JWTVerifier(keyRing: ring, policy: VerificationPolicy()).verify(token, now: Self.now)
         #expect(verified.claims == Self.claims())
@@ -60,7 +73,7 @@ struct SignVerifyTests {
 
     @Test("tampering is refused", arguments: JWSAlgorithm.allCases)
     func tampering(algorithm: JWSAlgorithm) throws {
-        let key = try SigningKey.hmac(secret: SecureRandom.bytes(32), algorithm: algorithm, kid: "k1")
+        let key = try Self.signingKey(algorithm, kid: "k1")
         let ring = KeyRing(signingKey: key)
         let verifier = JWTVerifier(keyRing: ring, policy: VerificationPolicy())
         let token = JWTSigner(keyRing: ring).sign(Self.claims())
@@ -84,6 +97,24 @@ struct SignVerifyTests {
         #expect(throws: JOSEError.badSignature()) { try verifier.verify(forged, now: Self.now) }
         // And the untouched token still passes.
         #expect(try verifier.verify(token, now: Self.now).subject == "42")
+    }
+
+    @Test("key rotation across algorithms: HS256 to ES256 to EdDSA, the retired keys public only")
+    func rotationAcrossAlgorithms() throws {
+        let hmac = try SigningKey.hmac(secret: SecureRandom.bytes(32), kid: "2024")
+        let ec = try TestKeys.generated(.es256)
+        let ed = try TestKeys.generated(.edDSA)
+        let hmacToken = JWTSigner(keyRing: KeyRing(signingKey: hmac)).sign(Self.claims())
+        let ecToken = JWTSigner(keyRing: KeyRing(signingKey: .asymmetric(ec, kid: "2025"))).sign(Self.claims())
+        let ring = KeyRing(
+            signingKey: .asymmetric(ed, kid: "2026"),
+            additionalVerificationKeys: [.asymmetric(try TestKeys.publicOnly(ec), kid: "2025"), hmac])
+        let verifier = JWTVerifier(keyRing: ring, policy: VerificationPolicy(), signatureCacheCapacity: 64)
+        #expect(try verifier.verify(hmacToken, now: Self.now).keyID == "2024")
+        #expect(try verifier.verify(ecToken, now: Self.now).keyID == "2025")
+        let edToken = JWTSigner(keyRing: ring).sign(Self.claims())
+        #expect(try verifier.verify(edToken, now: Self.now).header["alg"] == "EdDSA")
+        #expect(ring.jwks["keys"]?.arrayValue?.count == 2)
     }
 
     @Test("key rotation: old keys verify by kid, new tokens use the signing key")
