@@ -31,11 +31,20 @@ public final class Application: Sendable {
     @discardableResult
     public func start() throws -> UInt16 {
         let port = try server.start()
+        tokens.keys.startWatching(interval: Double(configuration.keyReloadInterval))
         logger.info(
             "listening",
             ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
              "threads": String(configuration.threads), "hash_workers": String(configuration.hashWorkers)])
         return port
+    }
+
+    /// Reads the managed signing keys again (what `SIGHUP` does).
+    /// - Returns: whether the keys in force changed.
+    @discardableResult
+    public func reloadKeys() -> Bool {
+        logger.info("reloading the signing keys")
+        return tokens.keys.reload()
     }
 
     /// The bound port (0 before `start`).
@@ -44,6 +53,7 @@ public final class Application: Sendable {
     /// Stops accepting, finishes requests in flight, stops the hashing
     /// workers and closes the store.
     public func shutdown() {
+        tokens.keys.stopWatching()
         server.shutdown()
         hashingPool.shutdown()
         storePool.shutdown()
@@ -64,8 +74,7 @@ public func buildApplication(
     configuration: Configuration, logger: Logger = Logger(), clock: WallClock = .system
 ) throws -> Application {
     try SecretFile.ensureDirectory(configuration.dataDirectory)
-    let secret = try configuration.jwtSecret ?? SecretFile.loadOrCreate(in: configuration.dataDirectory)
-    let key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: .hs256)
+    let keys = try loadKeys(configuration: configuration, logger: logger, clock: clock)
 
     let store: SQLiteStore
     do {
@@ -81,8 +90,8 @@ public func buildApplication(
     let revocations = RevocationList()
     revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
     let tokens = TokenService(
-        keyRing: KeyRing(signingKey: key), revocations: revocations, accessTTL: configuration.accessTTL,
-        issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway, clock: clock)
+        keys: keys, revocations: revocations, accessTTL: configuration.accessTTL, issuer: configuration.issuer,
+        audience: configuration.audience, clock: clock)
 
     // Niceness 10: where hashing and HTTP threads share a core, token checks win.
     let hashingPool = try WorkerPool(
@@ -110,6 +119,8 @@ public func buildApplication(
         refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
+    ForwardAuthController(tokens: tokens).addRoutes(to: &router)
+    KeysController(keys: keys, maxAge: configuration.jwksMaxAge).addRoutes(to: &router)
 
     let server = HTTPServer(
         configuration: configuration.httpServer, router: router,
@@ -118,4 +129,50 @@ public func buildApplication(
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
         storePool: storePool, logger: logger)
+}
+
+/// The signing keys `configuration` names: the configured one, or the ones
+/// managed in the data directory (made on the first start; a new one of the
+/// configured algorithm when that changed).
+func loadKeys(configuration: Configuration, logger: Logger, clock: WallClock) throws -> KeyManager {
+    let policy = TokenService.policy(
+        issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway)
+    let algorithm = configuration.signingAlgorithm
+    if let secret = configuration.jwtSecret {
+        let key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: algorithm)
+        return KeyManager(ring: KeyRing(signingKey: key), policy: policy, clock: clock, logger: logger)
+    }
+    if let path = configuration.signingKeyFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("could not read GATEHOUSE_SIGNING_KEY_FILE \(path)")
+        }
+        let key: AsymmetricKey
+        do {
+            key = try AsymmetricKey(pem: String(decoding: data, as: UTF8.self), algorithm: algorithm)
+        } catch {
+            throw ConfigurationError("GATEHOUSE_SIGNING_KEY_FILE \(path) is not a usable \(algorithm.rawValue) key: \(error)")
+        }
+        guard key.hasPrivateKey else {
+            throw ConfigurationError("GATEHOUSE_SIGNING_KEY_FILE \(path) holds a public key; a private key is needed to sign")
+        }
+        return KeyManager(
+            ring: KeyRing(signingKey: .asymmetric(key)), policy: policy,
+            signatureCacheCapacity: configuration.signatureCacheSize, clock: clock, logger: logger)
+    }
+    let directory = KeyDirectory(dataDirectory: configuration.dataDirectory)
+    let tokenLifetime = Int64(configuration.accessTTL + configuration.leeway)
+    let rotation = KeyRotation(directory: directory, tokenLifetime: tokenLifetime)
+    switch try rotation.prepare(algorithm: algorithm, now: clock.seconds) {
+    case .unchanged:
+        break
+    case .created(let key):
+        logger.info("signing key created", ["kid": key.kid, "alg": key.algorithm.rawValue, "file": key.file])
+    case .algorithmChanged(let previous, let key):
+        logger.warning(
+            "signing algorithm changed: a new key signs from now on; the old keys verify until their tokens expire",
+            ["from": previous.rawValue, "to": key.algorithm.rawValue, "kid": key.kid])
+    }
+    return try KeyManager(
+        directory: directory, policy: policy, tokenLifetime: tokenLifetime,
+        signatureCacheCapacity: configuration.signatureCacheSize, clock: clock, logger: logger)
 }

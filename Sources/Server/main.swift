@@ -11,12 +11,15 @@ var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
 sigaddset(&stopSignals, SIGTERM)
 sigaddset(&stopSignals, SIGINT)
+// SIGHUP: read the signing keys again (after `gatehouse keys rotate`).
+sigaddset(&stopSignals, SIGHUP)
 pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
 let usage = """
     Usage: gatehouse [serve] [--flag value ...]   run the service
            gatehouse healthcheck [--flag value ...] ask /healthz of the configured address; exit 0 or 1
            gatehouse version                        print the version
+    \(KeyCommands.usage.split(separator: "\n").map { "       " + $0 }.joined(separator: "\n"))
            gatehouse --help                         this text
 
     Every setting is an environment variable and a flag; flags win.
@@ -42,6 +45,18 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+// `keys <subcommand> [--now]`: its own words come off before the settings are read.
+var keysInvocation: KeyCommands.Invocation?
+if command == "keys" {
+    do {
+        let invocation = try KeyCommands.Invocation(arguments: arguments)
+        arguments = invocation.configurationArguments
+        keysInvocation = invocation
+    } catch {
+        fail(error.message, code: 2)
+    }
+}
+
 let configuration: Configuration
 do {
     configuration = try Configuration.parse(environment: ProcessInfo.processInfo.environment, arguments: arguments)
@@ -60,12 +75,23 @@ case "serve":
         fail("could not start: \(error)", code: 1)
     }
     var received: Int32 = 0
-    sigwait(&stopSignals, &received)
+    while true {
+        sigwait(&stopSignals, &received)
+        guard received == SIGHUP else { break }
+        application.reloadKeys()
+    }
     logger.info("stopping", ["signal": received == SIGTERM ? "SIGTERM" : "SIGINT"])
     application.shutdown()
     exit(0)
 case "healthcheck":
     exit(HealthCheck.run(host: configuration.host, port: configuration.port) ? 0 : 1)
+case "keys":
+    guard let action = keysInvocation?.action else { fail("keys needs a subcommand", code: 2) }
+    do {
+        print(try KeyCommands.run(action, configuration: configuration), terminator: "")
+    } catch {
+        fail("\(error)", code: 1)
+    }
 case "version":
     print("gatehouse \(Version.current)")
 case let other:

@@ -1,4 +1,5 @@
 import Foundation
+import JOSE
 import MicroHTTP
 
 extension Configuration {
@@ -39,6 +40,40 @@ extension Configuration {
                     "GATEHOUSE_DATABASE_URL must be sqlite://<path> (got '\(value)'); other stores are not supported yet")
             }
             config.databaseURL = value
+        },
+        Option(
+            name: "SIGNING_ALG", help: "access-token signature: HS256, RS256, ES256 or EdDSA", defaultDescription: "HS256"
+        ) { config, value in
+            let accepted: [JWSAlgorithm] = [.hs256, .rs256, .es256, .edDSA]
+            guard let algorithm = accepted.first(where: { $0.rawValue.lowercased() == value.lowercased() }) else {
+                throw ConfigurationError("GATEHOUSE_SIGNING_ALG must be HS256, RS256, ES256 or EdDSA (got '\(value)')")
+            }
+            config.signingAlgorithm = algorithm
+        },
+        Option(
+            name: "SIGNING_KEY_FILE", help: "PEM private key for RS256, ES256 or EdDSA (then never rotated by gatehouse)",
+            defaultDescription: "generated, kept in <data dir>/keys"
+        ) { config, value in
+            config.signingKeyFile = value.isEmpty ? nil : value
+        },
+        Option(
+            name: "KEY_PUBLISH_DELAY", help: "seconds a key made by 'gatehouse keys rotate' is published before it signs",
+            defaultDescription: "600"
+        ) { config, value in
+            config.keyPublishDelay = try integer(value, "KEY_PUBLISH_DELAY", in: 0...86_400 * 7)
+        },
+        Option(
+            name: "KEY_RELOAD_INTERVAL", help: "seconds between the service's re-reads of its keys (SIGHUP: at once)",
+            defaultDescription: "30"
+        ) { config, value in
+            config.keyReloadInterval = try integer(value, "KEY_RELOAD_INTERVAL", in: 1...60)
+        },
+        Option(
+            name: "SIGNATURE_CACHE_SIZE",
+            help: "verified RS256/ES256/EdDSA token signatures remembered, so a proxy asking again is fast; 0: off",
+            defaultDescription: "10000"
+        ) { config, value in
+            config.signatureCacheSize = try integer(value, "SIGNATURE_CACHE_SIZE", in: 0...1_000_000)
         },
         Option(
             name: "JWT_SECRET", help: "HS256 secret, at least 32 bytes",
@@ -235,6 +270,15 @@ extension Configuration {
                 value = next
             }
             try apply(option, value ?? "", to: &configuration, as: option.flag)
+        }
+        if configuration.signingAlgorithm.isSymmetric, configuration.signingKeyFile != nil {
+            throw ConfigurationError(
+                "GATEHOUSE_SIGNING_KEY_FILE is for RS256, ES256 and EdDSA; an HS256 key is GATEHOUSE_JWT_SECRET")
+        }
+        if !configuration.signingAlgorithm.isSymmetric, configuration.jwtSecret != nil {
+            throw ConfigurationError(
+                "GATEHOUSE_JWT_SECRET is an HS256 secret; with \(configuration.signingAlgorithm.rawValue) use "
+                    + "GATEHOUSE_SIGNING_KEY_FILE, or neither to have a key pair generated")
         }
         // A session outlives every access token it issues only if this holds.
         guard configuration.refreshTTL >= configuration.accessTTL else {

@@ -1,4 +1,5 @@
 import Foundation
+public import JOSE
 public import MicroHTTP
 
 /// Everything Gatehouse can be told, with the defaults that make it start
@@ -13,9 +14,21 @@ public struct Configuration: Sendable, Equatable {
     public var dataDirectory = "./data"
     /// `sqlite://<path>`; nil means `sqlite://<dataDirectory>/gatehouse.db`.
     public var databaseURL: String?
+    /// The algorithm access tokens are signed with: HS256, RS256, ES256 or EdDSA.
+    public var signingAlgorithm: JWSAlgorithm = .hs256
     /// HS256 secret (at least 32 bytes); nil means generated on first start
-    /// and kept in `<dataDirectory>/jwt-secret` (mode 0600).
+    /// and kept in `<dataDirectory>/jwt-secret` (mode 0600), then managed
+    /// with the other keys (`gatehouse keys`).
     public var jwtSecret: String?
+    /// A PEM private key for an asymmetric `signingAlgorithm`; nil means
+    /// generated on first start and kept in `<dataDirectory>/keys/` (0600).
+    public var signingKeyFile: String?
+    /// Seconds a rotated-in key is published before it signs.
+    public var keyPublishDelay = 600
+    /// Seconds between the service's own re-reads of the managed keys.
+    public var keyReloadInterval = 30
+    /// Verified asymmetric signatures remembered (0: none).
+    public var signatureCacheSize = 10_000
     /// Access-token lifetime, seconds.
     public var accessTTL = 3600
     /// Refresh-token lifetime, seconds.
@@ -69,6 +82,15 @@ public struct Configuration: Sendable, Equatable {
     }
 
     static let sqliteScheme = "sqlite://"
+
+    /// Whether the signing key comes from the configuration (and so is
+    /// neither generated nor rotated by Gatehouse).
+    public var hasConfiguredKey: Bool { jwtSecret != nil || signingKeyFile != nil }
+
+    /// `max-age` of the JWK Set: half the publish delay, at most five
+    /// minutes, so a verifier that caches it has learnt a rotated-in key
+    /// before that key signs.
+    public var jwksMaxAge: Int { min(300, keyPublishDelay / 2) }
 
     /// The HTTP server's part of the configuration.
     public var httpServer: HTTPServerConfiguration {

@@ -14,29 +14,40 @@ public struct AuthenticatedUser: Sendable, Equatable {
 /// Issues access tokens and checks the ones that come back. Pure CPU: no
 /// store access on the check path; revoked sessions come from memory.
 public final class TokenService: Sendable {
-    public let keyRing: KeyRing
+    /// The signing keys in force (they may rotate while the service runs).
+    public let keys: KeyManager
     public let revocations: RevocationList
     public let accessTTL: Int
     public let issuer: String
     public let audience: String?
-    let signer: JWTSigner
-    let verifier: JWTVerifier
     let clock: WallClock
 
+    /// With the keys of `keys`.
     public init(
-        keyRing: KeyRing, revocations: RevocationList = RevocationList(), accessTTL: Int, issuer: String,
-        audience: String?, leeway: Int, clock: WallClock
+        keys: KeyManager, revocations: RevocationList = RevocationList(), accessTTL: Int, issuer: String,
+        audience: String?, clock: WallClock
     ) {
-        self.keyRing = keyRing
+        self.keys = keys
         self.revocations = revocations
         self.accessTTL = accessTTL
         self.issuer = issuer
         self.audience = audience
         self.clock = clock
-        signer = JWTSigner(keyRing: keyRing)
-        verifier = JWTVerifier(
-            keyRing: keyRing,
-            policy: VerificationPolicy(issuer: issuer, audience: audience, leeway: Double(leeway)))
+    }
+
+    /// With one key ring that never changes.
+    public convenience init(
+        keyRing: KeyRing, revocations: RevocationList = RevocationList(), accessTTL: Int, issuer: String,
+        audience: String?, leeway: Int, clock: WallClock
+    ) {
+        self.init(
+            keys: KeyManager(ring: keyRing, policy: Self.policy(issuer: issuer, audience: audience, leeway: leeway)),
+            revocations: revocations, accessTTL: accessTTL, issuer: issuer, audience: audience, clock: clock)
+    }
+
+    /// What every access token must satisfy.
+    public static func policy(issuer: String, audience: String?, leeway: Int) -> VerificationPolicy {
+        VerificationPolicy(issuer: issuer, audience: audience, leeway: Double(leeway))
     }
 
     /// A signed access token for `user` in session `sessionID`, with claims
@@ -53,7 +64,7 @@ public final class TokenService: Sendable {
             "sid": .string(sessionID),
         ]
         if let audience { claims["aud"] = .string(audience) }
-        return signer.sign(claims)
+        return keys.keySet.signer.sign(claims)
     }
 
     /// Verifies the token a request carries.
@@ -85,7 +96,7 @@ public final class TokenService: Sendable {
     private func authenticate(utf8 token: UnsafeBufferPointer<UInt8>) throws(AuthError) -> AuthenticatedUser {
         let verified: VerifiedToken
         do {
-            verified = try verifier.verify(utf8: token, now: clock.now)
+            verified = try keys.keySet.verifier.verify(utf8: token, now: clock.now)
         } catch {
             throw .invalidToken(error.message)
         }
