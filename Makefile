@@ -5,11 +5,12 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build needs (C libraries behind the system-library targets).
 BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-config
-# Debian packages only the tests and benchmarks need.
-TEST_PACKAGES := wrk apache2-utils
+# Debian packages only the tests and benchmarks need (nginx: the reverse-proxy
+# tests start their own on loopback and stop it; nothing is left running).
+TEST_PACKAGES := wrk apache2-utils nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-deps build build-debug run test bench format clean \
+.PHONY: all deps test-deps venv build build-debug run test bench format clean \
 	fuzz fuzz-smoke fuzz-build sanitize sanitize-smoke
 
 all: build
@@ -32,6 +33,44 @@ deps:
 test-deps: deps
 	$(call install_missing,$(TEST_PACKAGES))
 
+# MARK: - Python for the tests and benchmarks (.venv)
+
+# The interop tests check Gatehouse's tokens with libraries nobody here wrote
+# (PyJWT, ...), run from a virtual environment in the repository, .venv/
+# (gitignored), made from the pinned Tests/Interop/requirements.txt. The Swift
+# tests run .venv/bin/python (or $GATEHOUSE_TEST_PYTHON). pip runs again only
+# when requirements.txt changed: .venv/requirements.installed is the copy it
+# last installed. The venv is made with $(PYTHON) when it has the venv module
+# (a pyenv or python.org build does), else with Debian's python3, after
+# installing python3-venv. `make build` and `make run` need no Python.
+PYTHON ?= python3
+VENV := .venv
+VENV_REQUIREMENTS := Tests/Interop/requirements.txt
+VENV_STAMP := $(VENV)/requirements.installed
+
+venv:
+	@if cmp -s $(VENV_REQUIREMENTS) $(VENV_STAMP) && $(VENV)/bin/python -c '' 2>/dev/null; then exit 0; fi; \
+	if ! $(VENV)/bin/python -c '' 2>/dev/null; then \
+		python="$(PYTHON)"; \
+		if ! "$$python" -c 'import ensurepip, venv' 2>/dev/null; then \
+			python=/usr/bin/python3; \
+			if ! dpkg-query -W -f='$${Status}' python3-venv 2>/dev/null | grep -q "install ok installed"; then \
+				echo "Installing Debian packages: python3-venv ($(PYTHON) cannot make a venv)"; \
+				$(SUDO) apt-get update -qq && \
+				DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+					python3-venv || exit 1; \
+			fi; \
+		fi; \
+		echo "Creating $(VENV) with $$("$$python" --version 2>&1) ($$(command -v "$$python"))"; \
+		"$$python" -m venv --clear $(VENV) || exit 1; \
+	fi; \
+	echo "Installing $(VENV_REQUIREMENTS) into $(VENV)"; \
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		-r $(VENV_REQUIREMENTS) || exit 1; \
+	cp $(VENV_REQUIREMENTS) $(VENV_STAMP)
+
+# MARK: - Build, run, test
+
 build: deps
 	$(SWIFT) build -c release --product gatehouse
 
@@ -41,7 +80,7 @@ run: build
 
 # Builds everything in debug (with the gatehouse binary the end-to-end tests
 # start) and runs every test.
-test: test-deps
+test: test-deps venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}
@@ -49,17 +88,17 @@ test: test-deps
 	$(MAKE) --no-print-directory sanitize-smoke
 
 # Benchmarks on loopback, bounded, one run: wrk against a bare libmicrohttpd
-# handler (the ceiling) and gatehouse (/protected, /auth/verify once it exists,
-# /login, /protected during a login storm), peak RSS, an RSS soak, and the JOSE
-# micro-benchmark; prints a Markdown table and writes .build/bench-results.md.
-# Servers are pinned to CPU 0 with one thread, wrk to CPU 1.
+# handler (the ceiling) and gatehouse (/protected, /login, /protected during a
+# login storm, /auth/verify with each signing algorithm), peak RSS, an RSS soak,
+# and the JOSE micro-benchmark; prints a Markdown table and writes
+# .build/bench-results.md. Servers are pinned to CPU 0 with one thread, wrk to CPU 1.
 # Variables (environment), see Benchmarks/bench.sh for all of them:
 #   BENCH_SECONDS=5        seconds per wrk run
-#   BENCH_SOAK_SECONDS=300 soak length (0 skips it); the default run takes about 6 minutes after the build
+#   BENCH_SOAK_SECONDS=300 soak length (0 skips it); the default run takes about 7 minutes after the build
 #   BENCH_CONNECTIONS=50   wrk connections for the throughput runs
 #   BENCH_SCRATCH_PATH=    SwiftPM scratch path (default .build)
 # Quick run: BENCH_SECONDS=2 BENCH_SOAK_SECONDS=0 make bench
-bench: test-deps build
+bench: test-deps venv build
 	SWIFT="$(SWIFT)" bash Benchmarks/bench.sh
 
 format:
