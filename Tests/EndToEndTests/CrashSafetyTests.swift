@@ -84,7 +84,16 @@ final class LoadControl: Sendable {
                 try await Self.verify(facts, port: port, cycle: cycle)
 
                 let before = facts.counts
-                let killed = try await Self.load(port: port, cycle: cycle, facts: facts, killAfter: delay) {
+                // Killed after `delay`, and not before the cycle has written enough to check (on a
+                // loaded machine that can take longer).
+                let enough: @Sendable () -> Bool = {
+                    let now = facts.counts
+                    return now.users - before.users >= 5 && now.endedAccessTokens - before.endedAccessTokens >= 5
+                        && now.deadRefreshTokens - before.deadRefreshTokens >= 10
+                }
+                let killed = try await Self.load(
+                    port: port, cycle: cycle, facts: facts, killAfter: delay, once: enough
+                ) {
                     kill(server.process.processIdentifier, SIGKILL)
                     return server.waitForExit(timeout: 10)
                 }
@@ -110,17 +119,18 @@ final class LoadControl: Sendable {
                 "crash safety: \(counts.users) users, \(counts.endedAccessTokens) ended access tokens, "
                     + "\(counts.deadRefreshTokens) dead refresh tokens checked after each restart")
         }
-        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(100))
     }
 
     // MARK: - Load
 
     /// Runs `workers` clients doing registrations, logins, refreshes and logouts, recording every
-    /// acknowledged write, and calls `crash` after `killAfter` seconds. A request the kill cut off
-    /// was not acknowledged and is not recorded.
+    /// acknowledged write, and calls `crash` after `killAfter` seconds, once `once` holds (waiting
+    /// for it at most 15 s more). A request the kill cut off was not acknowledged and is not recorded.
     /// - Returns: what `crash` returned.
     static func load(
         port: UInt16, cycle: Int, facts: AcknowledgedWrites, killAfter: Double,
+        once: @escaping @Sendable () -> Bool = { true },
         crash: @escaping @Sendable () -> Int32
     ) async throws -> Int32 {
         let control = LoadControl()
@@ -135,6 +145,7 @@ final class LoadControl: Sendable {
             }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int(killAfter * 1000)))
+                _ = await waitUntil(timeout: 15, interval: .milliseconds(20), once)
                 // Killed while the load is surely running: it has been sending all along.
                 let sentBeforeKill = control.requests.load(ordering: .relaxed)
                 let status = await blockingIO { crash() }
