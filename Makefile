@@ -78,11 +78,20 @@ build: deps
 run: build
 	.build/release/gatehouse
 
+# Suites whose assertions are about time (request deadlines, shutdown grace,
+# kills under load, latency while flooded): `make test` runs them on their own
+# after the rest, since with every other suite running beside them on two
+# cores, connecting 500 sockets took 7 s and a request took over 5 s to reach
+# the server (seen in CI), and they measured the machine instead of Gatehouse.
+TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests
+
 # Builds everything in debug (with the gatehouse binary the end-to-end tests
 # start) and runs every test.
 test: test-deps venv
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; \
+	$(SWIFT) test --skip-build --skip '$(TIMING_TESTS)' 2>&1 | tee .build/test-output.txt; \
+		exit $${PIPESTATUS[0]}
+	$(SWIFT) test --skip-build --filter '$(TIMING_TESTS)' 2>&1 | tee -a .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory sanitize-smoke
