@@ -214,6 +214,16 @@ import TestSupport
             #expect(try client.get("/auth/verify", bearer: real).status == 200)
         }
     }
+
+    /// A kid (or secret) that starts with "-", as one RFC 7638 thumbprint in 64 does, reaches
+    /// the Python scripts as a value, not as an option (a CI run once failed on exactly that).
+    @Test func valuesStartingWithADashReachTheScriptsIntact() async throws {
+        let claims: JSONObject = ["sub": "x", "iss": "gatehouse", "iat": 1, "exp": 4_000_000_000]
+        let secret = "-secret-that-looks-like-an-option-0123456789"
+        let token = try await PyJWT.sign(claims: claims, algorithm: "HS256", kid: "-kid", secret: secret)
+        let verdict = try await PyJWT.verify(token, key: .secret(secret), issuer: "gatehouse", algorithms: ["HS256"])
+        #expect(verdict.header?["kid"]?.stringValue == "-kid", "\(verdict)")
+    }
 }
 
 // MARK: - Helpers

@@ -103,14 +103,16 @@ public enum PyJWT {
             throw PyJWTError("verify needs at least one token and one algorithm")
         }
         var arguments = [
-            "--issuer", issuer, "--algorithms", algorithms.joined(separator: ","), "--leeway", String(leeway),
+            // Values as `--name=value`: a kid or secret may start with "-", which argparse
+            // would otherwise take for an option (a thumbprint does, one time in 64).
+            "--issuer=\(issuer)", "--algorithms=\(algorithms.joined(separator: ","))", "--leeway=\(leeway)",
             "--timeout", String(max(1, timeout / 2)),
         ]
         switch key {
         case .jwks(let url): arguments += ["--jwks-url", url]
-        case .secret(let secret): arguments += ["--secret", secret]
+        case .secret(let secret): arguments += ["--secret=\(secret)"]
         }
-        if let audience { arguments += ["--audience", audience] }
+        if let audience { arguments += ["--audience=\(audience)"] }
         // Tokens go on standard input: no argument-length limit, none in `ps`.
         let run = try await runScript(
             "verify_token.py", arguments: arguments, input: tokens.joined(separator: "\n") + "\n", timeout: timeout)
@@ -173,8 +175,9 @@ public enum PyJWT {
         claims: JSONObject, algorithm: String, kid: String? = nil, secret: String? = nil, timeout: Double = 30
     ) async throws -> String {
         var arguments = ["--algorithm", algorithm]
-        if let kid { arguments += ["--kid", kid] }
-        if let secret { arguments += ["--secret", secret] }
+        // `--name=value`: a kid or secret may start with "-" (see `verify`).
+        if let kid { arguments += ["--kid=\(kid)"] }
+        if let secret { arguments += ["--secret=\(secret)"] }
         let run = try await runScript(
             "sign_token.py", arguments: arguments, input: JSONValue.object(claims).serializedString, timeout: timeout)
         let token = run.output.trimmingCharacters(in: .whitespacesAndNewlines)
