@@ -42,7 +42,10 @@ public struct StandardErrorSink: LogSink {
     static let writer: BufferedLogWriter = {
         let writer = BufferedLogWriter(descriptor: 2)
         // Lines still buffered when the process calls exit() are written then.
-        atexit { StandardErrorSink.writer.flush() }
+        // The flusher thread is stopped and waited for first: exit() runs
+        // this while that thread may still be running, and ThreadSanitizer
+        // reports the two flushes at exit as a race (seen in CI).
+        atexit { StandardErrorSink.writer.stopAndWait() }
         return writer
     }()
 
@@ -70,6 +73,9 @@ public final class BufferedLogWriter: Sendable {
     /// Held while writing, so that batches go out one at a time, in order.
     private let output = LockedValue<Void>(())
     private let stopped = Atomic<Bool>(false)
+    /// Set by the background flusher as it returns.
+    private let flusherDone = Atomic<Bool>(false)
+    private let interval: Double
 
     /// Starts the background flusher.
     /// - Parameters:
@@ -79,11 +85,16 @@ public final class BufferedLogWriter: Sendable {
     public init(descriptor: Int32, interval: Double = 0.05, limit: Int = 64 * 1024) {
         self.descriptor = descriptor
         self.limit = max(1, limit)
+        self.interval = interval
         let microseconds = UInt32(max(1_000, min(10_000_000, interval * 1_000_000)))
         let thread = Thread { [weak self] in
             while true {
                 usleep(microseconds)
-                guard let writer = self, !writer.stopped.load(ordering: .relaxed) else { return }
+                guard let writer = self else { return }
+                guard !writer.stopped.load(ordering: .acquiring) else {
+                    writer.flusherDone.store(true, ordering: .releasing)
+                    return
+                }
                 writer.flush()
             }
         }
@@ -135,7 +146,17 @@ public final class BufferedLogWriter: Sendable {
     /// are written by `flush()` (or a full buffer) only.
     public func stop() {
         flush()
-        stopped.store(true, ordering: .relaxed)
+        stopped.store(true, ordering: .releasing)
+    }
+
+    /// Stops the background flusher, waits (a few intervals at most) until
+    /// it has returned, then writes what is buffered: for exit, when no
+    /// other thread may be flushing at the same time.
+    public func stopAndWait() {
+        stopped.store(true, ordering: .releasing)
+        let deadline = Date().addingTimeInterval(max(0.2, interval * 4))
+        while !flusherDone.load(ordering: .acquiring), Date() < deadline { usleep(1_000) }
+        flush()
     }
 
     /// `write(2)` until all is written; gives up on an error other than an
