@@ -71,8 +71,14 @@ venv:
 
 # MARK: - Build, run, test
 
+# The release binary, built as docker/Dockerfile builds it: the Swift standard
+# library and Foundation linked in statically, so it needs only the C
+# libraries' Debian runtime packages (what the image installs, and what
+# DeploymentTests checks against this very binary).
+RELEASE_BUILD_FLAGS := -c release --product gatehouse --static-swift-stdlib
+
 build: deps
-	$(SWIFT) build -c release --product gatehouse
+	$(SWIFT) build $(RELEASE_BUILD_FLAGS)
 
 # Starts the service on its embedded defaults (127.0.0.1:8080, data in ./data).
 run: build
@@ -86,8 +92,9 @@ run: build
 TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests
 
 # Builds everything in debug (with the gatehouse binary the end-to-end tests
-# start) and runs every test.
-test: test-deps venv
+# start) and runs every test. `build` first: DeploymentTests checks the release
+# binary (.build/release/gatehouse) against docker/Dockerfile.
+test: test-deps venv build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip '$(TIMING_TESTS)' 2>&1 | tee .build/test-output.txt; \
 		exit $${PIPESTATUS[0]}

@@ -39,6 +39,11 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        // MARK: - Compiled-in files
+
+        // docs/openapi.yaml, with C23 #embed (served as GET /openapi.json).
+        .target(name: "COpenAPI"),
+
         // MARK: - Libraries
 
         .target(name: "JSON", swiftSettings: swiftSettings),
@@ -54,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "AuthService",
-            dependencies: ["MicroHTTP", "JOSE", "JSON", "CArgon2", "CSQLite"],
+            dependencies: ["MicroHTTP", "JOSE", "JSON", "CArgon2", "CSQLite", "COpenAPI"],
             swiftSettings: swiftSettings
         ),
 
@@ -126,5 +131,7 @@ let package = Package(
             dependencies: ["AuthService", "MicroHTTP", "JOSE", "JSON", "TestSupport"],
             swiftSettings: swiftSettings
         ),
-    ]
+    ],
+    // C23, for #embed in COpenAPI (the only C target with sources).
+    cLanguageStandard: .c2x
 )

@@ -59,6 +59,7 @@ public final class Application: Sendable {
         storePool.shutdown()
         store.close()
         logger.info("stopped")
+        logger.flush()
     }
 }
 
@@ -89,9 +90,10 @@ public func buildApplication(
     // Sessions revoked before this start stay refused.
     let revocations = RevocationList()
     revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
+    let metrics = GatehouseMetrics()
     let tokens = TokenService(
         keys: keys, revocations: revocations, accessTTL: configuration.accessTTL, issuer: configuration.issuer,
-        audience: configuration.audience, clock: clock)
+        audience: configuration.audience, clock: clock, metrics: metrics)
 
     // Niceness 10: where hashing and HTTP threads share a core, token checks win.
     let hashingPool = try WorkerPool(
@@ -106,26 +108,35 @@ public func buildApplication(
     }
 
     let audit = AuditLog(logger: logger, proxies: configuration.trustedProxies)
-    let limits = RateLimits(configuration.rateLimits, audit: audit, clock: clock)
+    let limits = RateLimits(configuration.rateLimits, audit: audit, clock: clock, metrics: metrics)
+    let registry = MetricsRegistry()
+    metrics.register(in: registry, hashingPool: hashingPool, storePool: storePool, tokens: tokens)
 
     var router = Router()
-    ServiceController().addRoutes(to: &router)
+    ServiceController(store: store, storePool: storePool, logger: logger).addRoutes(to: &router)
     AccountController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
-        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit
+        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit, metrics: metrics
     ).addRoutes(to: &router)
     SessionController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
-        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit
+        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit, metrics: metrics
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
     ForwardAuthController(tokens: tokens).addRoutes(to: &router)
     KeysController(keys: keys, maxAge: configuration.jwksMaxAge).addRoutes(to: &router)
+    MetricsController(registry: registry).addRoutes(to: &router)
+    try OpenAPIController().addRoutes(to: &router)
 
+    // Browsers may send X-Request-Id and read the one that comes back.
+    let cors = CORSPolicy(
+        allowedOrigins: configuration.corsOrigins,
+        allowedHeaders: ["Authorization", "Content-Type", RequestID.headerName],
+        exposedHeaders: ["WWW-Authenticate", "Retry-After", RequestID.headerName])
     let server = HTTPServer(
-        configuration: configuration.httpServer, router: router,
-        cors: CORSPolicy(allowedOrigins: configuration.corsOrigins), filters: [SecurityHeadersFilter()],
-        logger: logger)
+        configuration: configuration.httpServer, router: router, cors: cors, filters: [SecurityHeadersFilter()],
+        logger: logger, metrics: registry, metricPrefix: "gatehouse_http", requestLog: configuration.accessLog)
+    registry.registerProcessMetrics()
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
         storePool: storePool, logger: logger)

@@ -69,8 +69,17 @@ final class Daemon: @unchecked Sendable {
         // loser aborts the process ("Failed to remove listen FD from epoll
         // set", seen in CI). The listener stays open while requests in flight
         // drain; MHD_stop_daemon closes it.
+        // From here no request begins: the access handler refuses any that
+        // counts itself in flight after this store (sequentially consistent,
+        // paired with its increment), so once the count reaches zero it stays
+        // there, and stopping the daemon cuts no request short. Without it,
+        // clients on keep-alive connections kept sending, the count never
+        // reached zero under load, and after the grace period requests that
+        // had been acted on (a login that opened a session) were answered 503
+        // or cut off.
+        serverCore.draining.store(true, ordering: .sequentiallyConsistent)
         let deadline = Date().addingTimeInterval(gracePeriod)
-        while serverCore.inFlight.load(ordering: .acquiring) > 0, Date() < deadline {
+        while serverCore.inFlight.load(ordering: .sequentiallyConsistent) > 0, Date() < deadline {
             usleep(2_000)
         }
         // Whatever is still waiting on slow work gets a 503 now: libmicrohttpd
@@ -78,6 +87,7 @@ final class Daemon: @unchecked Sendable {
         // Under the registry's lock, as the tasks resume theirs: once this has
         // run, no task can resume a connection after MHD_stop_daemon.
         let abandoned = serverCore.suspended.withLock { registry -> Int in
+            serverCore.suspensionsClosed.store(true, ordering: .relaxed)
             for entry in registry.values {
                 entry.context.setDeferredResponse(
                     HTTPError.unavailable("The server is shutting down.", retryAfter: 1).response)
@@ -120,6 +130,19 @@ final class RequestContext: @unchecked Sendable {
     var request: Request?
     /// The connection's record in `ConnectionGuard`, for its request deadline.
     var connection: ConnectionRecord?
+    /// When the header section was handed over (`monotonicNanoseconds`).
+    var started: UInt64 = 0
+    var method = HTTPMethod.get
+    /// The path without the query, in origin form.
+    var path = "/"
+    /// What the router holds for `path`, looked up once per request.
+    var route: Router.Route?
+    /// The request's own `X-Request-Id` when acceptable, else a new one.
+    var requestID = ""
+    /// Whether `requestID` is the request's own (its headers need no change).
+    var requestIDSupplied = false
+    /// The status of the response queued; 0 while none is.
+    var sentStatus = 0
     private let deferred = LockedValue<Response?>(nil)
 
     func setDeferredResponse(_ response: Response) {
@@ -156,22 +179,41 @@ private func gatehouseAccessHandler(
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
 
     guard let existing = conCls.pointee else {
+        // Counted before the draining check, both sequentially consistent
+        // (as in Daemon.stop, the other way round): either stop sees this
+        // request in flight and waits for it, or this sees the flag and the
+        // request is refused before anything is done with it: the connection
+        // closes without a byte of answer (con_cls stays NULL, so the
+        // completion callback has nothing to undo).
+        core.inFlight.add(1, ordering: .sequentiallyConsistent)
+        if core.draining.load(ordering: .sequentiallyConsistent) {
+            core.inFlight.subtract(1, ordering: .relaxed)
+            return .NO
+        }
         let context = RequestContext()
         conCls.pointee = Unmanaged.passRetained(context).toOpaque()
-        core.inFlight.add(1, ordering: .relaxed)
         if let record = CMicroHTTPD_socket_context(connection) {
             context.connection = Unmanaged<ConnectionRecord>.fromOpaque(record).takeUnretainedValue()
+        }
+        context.started = monotonicNanoseconds()
+        context.method = HTTPMethod(rawValue: method.map { String(cString: $0) } ?? "GET")
+        context.path = originFormPath(url.map { String(cString: $0) } ?? "/")
+        context.route = core.router.route(for: context.path)
+        if let supplied = lookupHeader(connection, RequestID.headerName), RequestID.isAcceptable(supplied) {
+            context.requestID = supplied
+            context.requestIDSupplied = true
+        } else {
+            context.requestID = RequestID.generate()
         }
         if let problem = framingProblem(connection) {
             // Answered on the first call, so libmicrohttpd closes the
             // connection: a body whose length is in doubt must never be
             // read as the next request (request smuggling).
-            context.responded = true
             if let record = context.connection { core.connections.requestReceived(on: record) }
-            let request = makeRequest(connection, url: url, method: method, version: version, body: []).request
-            return queue(core.finish(HTTPError.badRequest(problem).response, for: request), on: connection)
+            let request = makeRequest(connection, context, version: version, body: []).request
+            return respond(HTTPError.badRequest(problem).response, to: request, context, core, connection)
         }
-        if let url, core.router.anyMethodHandler(for: originFormPath(String(cString: url))) != nil {
+        if context.route?.anyMethod != nil {
             context.discardsBody = true
             return .YES
         }
@@ -182,12 +224,10 @@ private func gatehouseAccessHandler(
             // libmicrohttpd closes the connection after it: the unread body
             // cannot be mistaken for the next request.
             context.bodyTooLarge = true
-            context.responded = true
             if let record = context.connection { core.connections.requestReceived(on: record) }
-            let request = makeRequest(connection, url: url, method: method, version: version, body: []).request
-            let response = core.finish(
-                HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response, for: request)
-            return queue(response, on: connection)
+            let request = makeRequest(connection, context, version: version, body: []).request
+            let response = HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response
+            return respond(response, to: request, context, core, connection)
         }
         return .YES
     }
@@ -213,35 +253,42 @@ private func gatehouseAccessHandler(
         // Resumed: the offloaded handler (or shutdown) left the answer.
         context.suspended = false
         guard let response = context.takeDeferredResponse() else { return .NO }
-        context.responded = true
-        return queue(core.finish(response, for: context.request), on: connection)
+        return respond(response, to: context.request, context, core, connection)
     }
     if context.responded { return .YES }
 
     // The whole request is in: its deadline no longer applies.
     if let record = context.connection { core.connections.requestReceived(on: record) }
-    let (request, problem) = makeRequest(connection, url: url, method: method, version: version, body: context.body)
+    let (request, problem) = makeRequest(connection, context, version: version, body: context.body)
     context.body = []
     if let problem {
-        context.responded = true
-        return queue(core.finish(HTTPError.badRequest(problem).response, for: request), on: connection)
+        return respond(HTTPError.badRequest(problem).response, to: request, context, core, connection)
     }
     if context.bodyTooLarge {
-        context.responded = true
         let response = HTTPError.payloadTooLarge(limit: core.configuration.maxBodyBytes).response
-        return queue(core.finish(response, for: request), on: connection)
+        return respond(response, to: request, context, core, connection)
     }
 
-    switch core.dispatch(request) {
+    switch core.dispatch(request, route: context.route) {
     case .respond(let response):
-        context.responded = true
-        return queue(core.finish(response, for: request), on: connection)
+        return respond(response, to: request, context, core, connection)
     case .offload(let pool, let handler):
-        context.request = request
-        context.suspended = true
         let handle = ConnectionHandle(pointer: connection)
         let key = ObjectIdentifier(context)
-        core.suspended.withLock { $0[key] = SuspendedRequest(context: context, connection: handle) }
+        // Once shutdown has resumed every suspended connection, none may be
+        // suspended again: libmicrohttpd aborts if stopped with one suspended
+        // (a slow upload finishing after the grace period would do it).
+        let registered = core.suspended.withLock { registry -> Bool in
+            guard !core.suspensionsClosed.load(ordering: .relaxed) else { return false }
+            registry[key] = SuspendedRequest(context: context, connection: handle)
+            return true
+        }
+        guard registered else {
+            let response = HTTPError.unavailable("The server is shutting down.", retryAfter: 1).response
+            return respond(response, to: request, context, core, connection)
+        }
+        context.request = request
+        context.suspended = true
         // Suspend before the job can possibly finish and resume.
         MHD_suspend_connection(connection)
         do {
@@ -254,6 +301,22 @@ private func gatehouseAccessHandler(
         }
         return .YES
     }
+}
+
+/// Finishes `response` (CORS, filters, `X-Request-Id`) and queues it: the
+/// request's one answer. Keeps the request and the status for the
+/// completion callback (metrics, request log).
+private func respond(
+    _ response: Response, to request: Request?, _ context: RequestContext, _ core: ServerCore,
+    _ connection: OpaquePointer
+) -> MHD_Result {
+    context.responded = true
+    // Kept for the request log's client address (a copy is a dozen retains: not for nothing).
+    if core.requestLog, let request { context.request = request }
+    let finished = core.finish(response, for: request, requestID: context.requestID)
+    let result = queue(finished, on: connection)
+    if result == .YES { context.sentStatus = finished.status }
+    return result
 }
 
 extension ServerCore {
@@ -282,6 +345,17 @@ private func gatehouseRequestCompleted(
     guard let cls, let conCls, let existing = conCls.pointee else { return }
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
     let context = Unmanaged<RequestContext>.fromOpaque(existing)
+    let ended = context.takeUnretainedValue()
+    // Abandoned before its request was made: the log still names the client.
+    var request = ended.request
+    if request == nil, let connection, let address = CMicroHTTPD_client_address(connection),
+        let peer = SocketAddress(copying: address)
+    {
+        var bare = Request(method: ended.method, path: ended.path)
+        bare.peer = .socket(peer)
+        request = bare
+    }
+    core.completed(ended, request: request)
     // A client that went away while its request was suspended: forget it, so
     // shutdown does not resume a connection libmicrohttpd has already closed.
     core.suspended.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(context.takeUnretainedValue())) }
@@ -313,6 +387,8 @@ private func gatehouseConnectionChanged(
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
     switch code {
     case .CONNECTION_NOTIFY_STARTED:
+        // This thread serves the connection: it counts on every request.
+        ThreadShard.claimForHTTPThread()
         let record = core.connections.opened(
             socket: CMicroHTTPD_connection_socket(connection),
             address: CMicroHTTPD_client_address(connection).flatMap(IPAddress.init))
@@ -410,9 +486,10 @@ private func lookupHeader(_ connection: OpaquePointer, _ name: String) -> String
 /// is wrong with the request's header section if anything is (RFC 9112
 /// section 3.2: exactly one `Host` in HTTP/1.1; section 5.1: no whitespace
 /// between a field name and its colon, which libmicrohttpd keeps in the name).
+/// Method and path come from `context`, read on the first call; its request
+/// id replaces any `X-Request-Id` the request brought that was not kept.
 private func makeRequest(
-    _ connection: OpaquePointer, url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?,
-    version: UnsafePointer<CChar>?, body: [UInt8]
+    _ connection: OpaquePointer, _ context: RequestContext, version: UnsafePointer<CChar>?, body: [UInt8]
 ) -> (request: Request, problem: String?) {
     var collected = CollectedValues()
     withUnsafeMutablePointer(to: &collected) { pointer in
@@ -421,11 +498,9 @@ private func makeRequest(
         _ = MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectValue, pointer)
     }
     var request = Request(
-        method: HTTPMethod(rawValue: method.map { String(cString: $0) } ?? "GET"),
-        path: originFormPath(url.map { String(cString: $0) } ?? "/"),
-        query: collected.query,
-        headers: HTTPHeaders(collected.headers),
+        method: context.method, path: context.path, query: collected.query, headers: HTTPHeaders(collected.headers),
         body: body)
+    if !context.requestIDSupplied { request.headers.set(RequestID.headerName, context.requestID) }
     if let address = CMicroHTTPD_client_address(connection), let peer = SocketAddress(copying: address) {
         request.peer = .socket(peer)
     }

@@ -22,11 +22,41 @@ public struct Router: Sendable {
         case notFound
     }
 
-    private var routes: [String: [HTTPMethod: Handler]] = [:]
-    /// Paths answered for every method, whose request bodies are never read.
-    private var anyMethodRoutes: [String: @Sendable (Request) throws -> Response] = [:]
+    /// Everything registered for one path, found with one lookup per request.
+    struct Route: Sendable {
+        /// The path's number: 0, 1, 2, ... in the order paths were first
+        /// registered; its place in `routePaths` (and in the metrics tables).
+        let id: Int
+        var methods: [HTTPMethod: Handler] = [:]
+        /// Answers every method, and the body is never read (`anyMethod`).
+        var anyMethod: (@Sendable (Request) throws -> Response)?
+
+        /// The methods the path answers, sorted, with HEAD wherever GET is.
+        var allowedMethods: [HTTPMethod] {
+            guard !methods.isEmpty else { return [] }
+            var allowed = Set(methods.keys)
+            if allowed.contains(.get) { allowed.insert(.head) }
+            allowed.insert(.options)
+            return allowed.sorted { $0.rawValue < $1.rawValue }
+        }
+
+        /// The handler for `method`; HEAD uses the GET handler (libmicrohttpd drops the body).
+        func match(_ method: HTTPMethod) -> Match {
+            guard !methods.isEmpty else { return .notFound }
+            if let handler = methods[method] { return .handler(handler) }
+            if method == .head, let handler = methods[.get] { return .handler(handler) }
+            return .methodNotAllowed(allowed: allowedMethods)
+        }
+    }
+
+    private var routes: [String: Route] = [:]
 
     public init() {}
+
+    private mutating func update(_ path: String, _ change: (inout Route) -> Void) {
+        let id = routes.count
+        change(&routes[path, default: Route(id: id)])
+    }
 
     /// Answers `path` for every method, known or not (no 405, no 501, no CORS
     /// preflight), and never reads a request body there: it is discarded as
@@ -34,17 +64,17 @@ public struct Router: Sendable {
     /// where a reverse proxy asks with the method of the request it guards
     /// and would turn any answer but 2xx, 401 and 403 into a 500.
     public mutating func anyMethod(_ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
-        anyMethodRoutes[path] = handler
+        update(path) { $0.anyMethod = handler }
     }
 
     /// The handler `anyMethod` registered for `path`, if any.
     public func anyMethodHandler(for path: String) -> (@Sendable (Request) throws -> Response)? {
-        anyMethodRoutes[path]
+        routes[path]?.anyMethod
     }
 
     /// Adds a handler for `method` on `path` (exact match, no patterns).
     public mutating func add(_ method: HTTPMethod, _ path: String, _ handler: Handler) {
-        routes[path, default: [:]][method] = handler
+        update(path) { $0.methods[method] = handler }
     }
 
     public mutating func get(_ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
@@ -67,22 +97,26 @@ public struct Router: Sendable {
 
     /// The methods `path` answers, sorted, with HEAD wherever GET is.
     public func allowedMethods(for path: String) -> [HTTPMethod] {
-        guard let methods = routes[path] else { return [] }
-        var allowed = Set(methods.keys)
-        if allowed.contains(.get) { allowed.insert(.head) }
-        allowed.insert(.options)
-        return allowed.sorted { $0.rawValue < $1.rawValue }
+        routes[path]?.allowedMethods ?? []
     }
 
     /// Finds the handler for a method and path. HEAD uses the GET handler
     /// (libmicrohttpd drops the body).
     public func match(_ method: HTTPMethod, _ path: String) -> Match {
-        guard let methods = routes[path] else { return .notFound }
-        if let handler = methods[method] { return .handler(handler) }
-        if method == .head, let handler = methods[.get] { return .handler(handler) }
-        return .methodNotAllowed(allowed: allowedMethods(for: path))
+        routes[path]?.match(method) ?? .notFound
     }
 
     /// Every registered path, sorted.
-    public var paths: [String] { Set(routes.keys).union(anyMethodRoutes.keys).sorted() }
+    public var paths: [String] { routes.keys.sorted() }
+
+    /// Every registered path in the order of `Route.id`: the `route` label of
+    /// the request metrics.
+    public var routePaths: [String] {
+        var paths = [String](repeating: "", count: routes.count)
+        for (path, route) in routes { paths[route.id] = path }
+        return paths
+    }
+
+    /// Everything registered for `path`: one hash lookup, made once per request.
+    func route(for path: String) -> Route? { routes[path] }
 }

@@ -5,7 +5,8 @@ public import MicroHTTP
 /// password, a token or a secret: the fields are chosen here, not passed through.
 ///
 /// Text format: `2026-11-25T10:00:00Z warning security event=login_failed
-/// client_ip=192.0.2.7 username=alice reason=wrong_password`; with
+/// client_ip=192.0.2.7 username=alice reason=wrong_password
+/// request_id=Yp3kT0qZ_v8wLmA`; with
 /// `GATEHOUSE_LOG_FORMAT=json`, the same fields as one JSON object.
 public struct AuditLog: Sendable {
     /// Everything a security event can be.
@@ -36,11 +37,17 @@ public struct AuditLog: Sendable {
         self.proxies = proxies
     }
 
-    /// Writes one event line: `event`, `client_ip`, then `fields` in order.
+    /// Writes one event line: `event`, `client_ip`, then `fields` in order,
+    /// then `request_id` (the request's `X-Request-Id`, which the server
+    /// settles before any handler runs, so the event and the request's own
+    /// log line carry the same one).
     public func record(_ event: Event, _ request: Request, _ fields: KeyValuePairs<String, String> = [:]) {
         guard event.level >= logger.level else { return }
         var line = [("event", event.rawValue), ("client_ip", clientAddress(of: request))]
         line.append(contentsOf: fields.map { ($0.key, $0.value) })
+        if let requestID = request.headers[RequestID.headerName], RequestID.isAcceptable(requestID) {
+            line.append(("request_id", requestID))
+        }
         logger.log(event.level, "security", fields: line)
     }
 

@@ -222,6 +222,16 @@ extension Configuration {
             }
             config.logFormat = format
         },
+        Option(
+            name: "ACCESS_LOG", help: "on: one info line per request (method, path, status, duration, client, id); off",
+            defaultDescription: "on"
+        ) { config, value in
+            switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "on", "true", "1", "yes": config.accessLog = true
+            case "off", "false", "0", "no": config.accessLog = false
+            default: throw ConfigurationError("GATEHOUSE_ACCESS_LOG must be on or off (got '\(value)')")
+            }
+        },
     ]
 
     static func integer(_ text: String, _ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

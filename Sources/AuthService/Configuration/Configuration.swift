@@ -70,6 +70,9 @@ public struct Configuration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `text` or `json`.
     public var logFormat: Logger.Format = .text
+    /// One `info` line per request (method, path, status, duration, client
+    /// address, request id); off: only the service's own lines and security events.
+    public var accessLog = true
 
     public init() {}
 

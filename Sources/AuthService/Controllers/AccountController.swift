@@ -14,14 +14,17 @@ public struct AccountController: Sendable {
     let clock: WallClock
     let limits: RateLimits
     let audit: AuditLog
+    let metrics: GatehouseMetrics
     var logger: Logger { audit.logger }
 
     /// - Parameters:
     ///   - hashingPool: where the routes that hash or check a password run.
     ///   - storePool: where `GET /me` runs (it reads the store).
+    ///   - metrics: where registrations are counted by outcome.
     public init(
         store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
-        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog,
+        metrics: GatehouseMetrics = GatehouseMetrics()
     ) {
         self.store = store
         self.hasher = hasher
@@ -32,6 +35,7 @@ public struct AccountController: Sendable {
         self.clock = clock
         self.limits = limits
         self.audit = audit
+        self.metrics = metrics
     }
 
     public func addRoutes(to router: inout Router) {
@@ -45,6 +49,10 @@ public struct AccountController: Sendable {
     /// An existing name (any case) is 409 and its password is never touched.
     /// Blocks for the hash: runs on the hashing pool.
     @Sendable public func register(_ request: Request) throws -> Response {
+        try metrics.registrations.counting(success: .success) { try createAccount(request) }
+    }
+
+    private func createAccount(_ request: Request) throws -> Response {
         let body = try JSONBody(request)
         let username = try body.string("username")
         let password = try body.string("password")

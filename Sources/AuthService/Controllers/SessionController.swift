@@ -14,14 +14,17 @@ public struct SessionController: Sendable {
     let clock: WallClock
     let limits: RateLimits
     let audit: AuditLog
+    let metrics: GatehouseMetrics
     var logger: Logger { audit.logger }
 
     /// - Parameters:
     ///   - hashingPool: where login runs (it checks a password).
     ///   - storePool: where refresh and logout run (they write to the store).
+    ///   - metrics: where logins and refreshes are counted by outcome.
     public init(
         store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
-        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog
+        tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog,
+        metrics: GatehouseMetrics = GatehouseMetrics()
     ) {
         self.store = store
         self.hasher = hasher
@@ -32,6 +35,7 @@ public struct SessionController: Sendable {
         self.clock = clock
         self.limits = limits
         self.audit = audit
+        self.metrics = metrics
     }
 
     public func addRoutes(to router: inout Router) {
@@ -45,6 +49,10 @@ public struct SessionController: Sendable {
     /// An unknown user costs the same Argon2 work as a wrong password and gets
     /// the byte-identical 401. Blocks for the hash: runs on the hashing pool.
     @Sendable public func login(_ request: Request) throws -> Response {
+        try metrics.logins.counting(success: .success) { try logIn(request) }
+    }
+
+    private func logIn(_ request: Request) throws -> Response {
         let body = try JSONBody(request)
         let username = try body.string("username")
         let password = try body.string("password")
@@ -85,6 +93,10 @@ public struct SessionController: Sendable {
     /// token again means it was stolen (or the client is broken): the whole
     /// session is revoked, its access tokens included.
     @Sendable public func refresh(_ request: Request) throws -> Response {
+        try metrics.refreshes.counting(success: .success) { try rotate(request) }
+    }
+
+    private func rotate(_ request: Request) throws -> Response {
         let presented = try JSONBody(request).string("refresh_token")
         guard RefreshToken.isWellFormed(presented) else { throw AuthError.invalidRefreshToken }
         let now = clock.seconds
@@ -104,7 +116,8 @@ public struct SessionController: Sendable {
             let owner = (try? store.session(id: sessionID))??.userID ?? "-"
             audit.record(
                 .refreshReuseDetected, request, ["user_id": owner, "session_id": sessionID, "action": "session_revoked"])
-            throw AuthError.invalidRefreshToken
+            // Answered as invalidRefreshToken, counted as reuse_detected.
+            throw RefreshTokenReused()
         case .rotated(let session):
             guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) })
             else { throw AuthError.invalidRefreshToken }

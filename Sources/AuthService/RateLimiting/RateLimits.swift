@@ -37,8 +37,13 @@ public struct RateLimits: Sendable {
     let registerByAddress: RateLimiter<IPAddress>?
     let refreshByAddress: RateLimiter<IPAddress>?
     let audit: AuditLog
+    let metrics: GatehouseMetrics
 
-    public init(_ settings: Settings, audit: AuditLog, clock: WallClock) {
+    /// - Parameter metrics: where refusals are counted, by limit and as the
+    ///   outcome of the login, registration or refresh they refused.
+    public init(
+        _ settings: Settings, audit: AuditLog, clock: WallClock, metrics: GatehouseMetrics = GatehouseMetrics()
+    ) {
         func limiter<Key>(_ perMinute: Int) -> RateLimiter<Key>? {
             perMinute > 0 ? RateLimiter(perMinute: perMinute, clock: clock) : nil
         }
@@ -47,13 +52,14 @@ public struct RateLimits: Sendable {
         registerByAddress = limiter(settings.registerPerIP)
         refreshByAddress = limiter(settings.refreshPerIP)
         self.audit = audit
+        self.metrics = metrics
     }
 
     /// Admission for `POST /login`.
     @Sendable public func admitLogin(_ request: Request) throws(AuthError) {
-        try take(loginByAddress, address(of: request), "login_ip", request)
+        try take(loginByAddress, address(of: request), .loginIP, request)
         guard let limiter = loginByUsername, let key = Self.usernameKey(in: request) else { return }
-        try take(limiter, key, "login_username", request, username: key)
+        try take(limiter, key, .loginUsername, request, username: key)
     }
 
     /// A login succeeded: the token its attempt took from the username's
@@ -65,12 +71,12 @@ public struct RateLimits: Sendable {
 
     /// Admission for `POST /register`.
     @Sendable public func admitRegistration(_ request: Request) throws(AuthError) {
-        try take(registerByAddress, address(of: request), "register_ip", request)
+        try take(registerByAddress, address(of: request), .registerIP, request)
     }
 
     /// Admission for `POST /refresh`.
     @Sendable public func admitRefresh(_ request: Request) throws(AuthError) {
-        try take(refreshByAddress, address(of: request), "refresh_ip", request)
+        try take(refreshByAddress, address(of: request), .refreshIP, request)
     }
 
     private func address(of request: Request) -> IPAddress? {
@@ -78,13 +84,20 @@ public struct RateLimits: Sendable {
     }
 
     private func take<Key>(
-        _ limiter: RateLimiter<Key>?, _ key: Key?, _ limit: String, _ request: Request, username: String? = nil
+        _ limiter: RateLimiter<Key>?, _ key: Key?, _ limit: RateLimitName, _ request: Request, username: String? = nil
     ) throws(AuthError) {
         guard let limiter, let key, case .limited(let retryAfter) = limiter.take(key) else { return }
+        metrics.rateLimited.increment(limit)
+        switch limit {
+        case .loginIP, .loginUsername: metrics.logins.increment(.rateLimited)
+        case .registerIP: metrics.registrations.increment(.rateLimited)
+        case .refreshIP: metrics.refreshes.increment(.rateLimited)
+        }
         if let username {
-            audit.record(.rateLimited, request, ["limit": limit, "username": AuditLog.loggable(username: username)])
+            audit.record(
+                .rateLimited, request, ["limit": limit.labelValue, "username": AuditLog.loggable(username: username)])
         } else {
-            audit.record(.rateLimited, request, ["limit": limit])
+            audit.record(.rateLimited, request, ["limit": limit.labelValue])
         }
         throw AuthError.rateLimited(retryAfter: retryAfter)
     }

@@ -145,6 +145,20 @@ final class SQLiteConnection {
         _ = sqlite3_close_v2(handle)
     }
 
+    /// Sets how long a statement waits for a lock held by another connection.
+    func setBusyTimeout(milliseconds: Int) throws(SQLiteError) {
+        try check(sqlite3_busy_timeout(handle, Int32(clamping: milliseconds)), "setting busy timeout")
+    }
+
+    /// Whether the main database file was deleted, renamed or replaced since this connection opened
+    /// it (`SQLITE_FCNTL_HAS_MOVED`): the connection then reads and writes a file that the next start
+    /// will not find. False where the VFS cannot tell (an in-memory database).
+    var databaseFileHasMoved: Bool {
+        var moved: Int32 = 0
+        let rc = sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved)
+        return rc == SQLITE_OK && moved != 0
+    }
+
     /// Runs one or more statements that return no rows (schema changes, pragmas that set).
     func execute(_ sql: String) throws(SQLiteError) {
         var errorMessage: UnsafeMutablePointer<CChar>?

@@ -271,10 +271,35 @@ public final class SQLiteStore: UserStore {
         return rows.map { (id: $0.id, expiresAt: $0.expiresAt) }
     }
 
+    /// How long ``ping()`` waits for the write lock, in milliseconds. A readiness probe must answer
+    /// quickly, and a lock held longer than this stalls every write anyway.
+    public static let pingTimeoutMilliseconds = 500
+
+    /// Checks that the store can serve requests now: the connection is open, the database file is
+    /// still the one it opened (not deleted, renamed or replaced: the open connection would keep
+    /// working on a file the next start will not see), and the write lock can be taken within
+    /// ``pingTimeoutMilliseconds`` (`BEGIN IMMEDIATE`, a read of the schema, `ROLLBACK`; nothing is
+    /// written). A plain read would pass in all those cases: in WAL mode readers never wait for a
+    /// writer, and the schema is cached.
+    ///
+    /// Bounded by the ping timeout, plus the wait for the connection when another call holds it
+    /// (itself bounded by ``busyTimeoutMilliseconds``).
+    /// - Throws: ``StoreError/Code/unavailable`` when any of those fails.
     public func ping() throws(StoreError) {
-        // Reads the schema page: the file is there and readable, not merely the handle.
-        _ = try withConnection("ping") { db throws(SQLiteError) in
-            try db.query("SELECT count(*) FROM sqlite_master") { row throws(SQLiteError) in try row.int64(0) }
+        try withConnection("ping") { db throws(SQLiteError) in
+            guard !db.databaseFileHasMoved else {
+                throw .unavailable("the database file was deleted, renamed or replaced since it was opened")
+            }
+            try db.setBusyTimeout(milliseconds: Self.pingTimeoutMilliseconds)
+            defer { _ = try? db.setBusyTimeout(milliseconds: Self.busyTimeoutMilliseconds) }
+            try db.run("BEGIN IMMEDIATE")
+            do throws(SQLiteError) {
+                _ = try db.query("SELECT count(*) FROM sqlite_master") { row throws(SQLiteError) in try row.int64(0) }
+            } catch {
+                _ = try? db.run("ROLLBACK")
+                throw error
+            }
+            try db.run("ROLLBACK")
         }
     }
 

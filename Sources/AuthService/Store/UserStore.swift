@@ -91,6 +91,6 @@ public protocol UserStore: Sendable {
     /// the in-memory revocation set at start-up.
     func revokedSessions(now: Int64) throws(StoreError) -> [(id: String, expiresAt: Int64)]
 
-    /// Checks that the store answers (readiness).
+    /// Checks, within a short bound, that the store can serve reads and writes now (readiness).
     func ping() throws(StoreError)
 }

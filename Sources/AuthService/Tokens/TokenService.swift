@@ -21,11 +21,14 @@ public final class TokenService: Sendable {
     public let issuer: String
     public let audience: String?
     let clock: WallClock
+    /// Every check, counted by result.
+    let verifications: LabelledCounters<TokenVerificationResult>
 
     /// With the keys of `keys`.
+    /// - Parameter metrics: where each token check is counted.
     public init(
         keys: KeyManager, revocations: RevocationList = RevocationList(), accessTTL: Int, issuer: String,
-        audience: String?, clock: WallClock
+        audience: String?, clock: WallClock, metrics: GatehouseMetrics = GatehouseMetrics()
     ) {
         self.keys = keys
         self.revocations = revocations
@@ -33,6 +36,7 @@ public final class TokenService: Sendable {
         self.issuer = issuer
         self.audience = audience
         self.clock = clock
+        verifications = metrics.tokenVerifications
     }
 
     /// With one key ring that never changes.
@@ -71,11 +75,20 @@ public final class TokenService: Sendable {
     /// - Throws: 401 `token_missing` without credentials, 401 `invalid_token`
     ///   (with the reason) for anything refused.
     public func authenticate(_ request: Request) throws(AuthError) -> AuthenticatedUser {
-        guard var header = request.headers["Authorization"] else { throw .tokenMissing }
+        guard var header = request.headers["Authorization"] else {
+            verifications.increment(.missing)
+            throw .tokenMissing
+        }
         // One pass over contiguous bytes, no copies: this is every authenticated request.
         let result = header.withUTF8 { bytes -> Result<AuthenticatedUser, AuthError> in
+            let range: Range<Int>
             do throws(AuthError) {
-                let range = try BearerToken.range(in: bytes)
+                range = try BearerToken.range(in: bytes)
+            } catch {
+                verifications.increment(error.errorCode == AuthError.tokenMissing.errorCode ? .missing : .invalid)
+                return .failure(error)
+            }
+            do throws(AuthError) {
                 return .success(try authenticate(utf8: UnsafeBufferPointer(rebasing: bytes[range])))
             } catch {
                 return .failure(error)
@@ -93,19 +106,26 @@ public final class TokenService: Sendable {
         return try result.get()
     }
 
+    /// Checks a token and counts the result.
     private func authenticate(utf8 token: UnsafeBufferPointer<UInt8>) throws(AuthError) -> AuthenticatedUser {
         let verified: VerifiedToken
         do {
             verified = try keys.keySet.verifier.verify(utf8: token, now: clock.now)
         } catch {
+            verifications.increment(error.code == .expired ? .expired : .invalid)
             throw .invalidToken(error.message)
         }
         guard let subject = verified.subject, let username = verified.username, let sessionID = verified.sessionID,
             let tokenID = verified.tokenID
         else {
+            verifications.increment(.invalid)
             throw .invalidToken("the token lacks the sub, user, sid or jti claim")
         }
-        guard !revocations.isRevoked(sessionID) else { throw .invalidToken("the session has ended") }
+        guard !revocations.isRevoked(sessionID) else {
+            verifications.increment(.revoked)
+            throw .invalidToken("the session has ended")
+        }
+        verifications.increment(.valid)
         return AuthenticatedUser(
             userID: subject, username: username, sessionID: sessionID, tokenID: tokenID,
             expiresAt: verified.expiresAt)
