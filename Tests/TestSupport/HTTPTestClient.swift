@@ -87,6 +87,7 @@ public struct TestResponse: Sendable {
 /// cooperative pool the handler needs.
 public final class HTTPTestClient: Sendable {
     private let connection: LockedValue<SocketConnection>
+    private let endpoints: Endpoints
     private let hostHeader: String
 
     /// Connects to `host:port`.
@@ -97,40 +98,26 @@ public final class HTTPTestClient: Sendable {
     ///     look like another client to per-IP limits.
     ///   - timeout: seconds any one connect, read or write may wait.
     public init(host: String = "127.0.0.1", port: UInt16, bindAddress: String? = nil, timeout: Double = 10) throws {
-        guard var peer = IPAddress(host, port: port) else { throw HTTPTestClientError.invalidAddress(host) }
-        let fd = socket(peer.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HTTPTestClientError.socketFailed(operation: "socket", errno: errno) }
-        do {
-            var interval = timeval(
-                tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
-            for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
-                guard setsockopt(fd, SOL_SOCKET, option, &interval, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                    throw HTTPTestClientError.socketFailed(operation: "setsockopt", errno: errno)
-                }
+        guard let peer = IPAddress(host, port: port) else { throw HTTPTestClientError.invalidAddress(host) }
+        var local: IPAddress?
+        if let bindAddress {
+            guard let address = IPAddress(bindAddress, port: 0) else {
+                throw HTTPTestClientError.invalidAddress(bindAddress)
             }
-            var noDelay: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-            if let bindAddress {
-                guard var local = IPAddress(bindAddress, port: 0) else {
-                    throw HTTPTestClientError.invalidAddress(bindAddress)
-                }
-                guard local.withSockaddr({ bind(fd, $0, $1) }) == 0 else {
-                    throw HTTPTestClientError.socketFailed(operation: "bind", errno: errno)
-                }
-            }
-            while peer.withSockaddr({ connect(fd, $0, $1) }) != 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw code == EINPROGRESS || code == EAGAIN
-                    ? HTTPTestClientError.timedOut : HTTPTestClientError.connectFailed(errno: code)
-            }
-        } catch {
-            Glibc.close(fd)
-            throw error
+            local = address
         }
-        connection = LockedValue(SocketConnection(fd: fd))
+        endpoints = Endpoints(peer: peer, local: local, timeout: timeout)
+        connection = LockedValue(SocketConnection(fd: try endpoints.connect()))
         hostHeader = peer.family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
+
+    /// A keep-alive connection idle at least this long that the server has
+    /// closed is opened again before the next request, as browsers and HTTP
+    /// libraries do: the service closes connections idle for its connection
+    /// timeout (30 s by default), and a test starved of CPU on a loaded
+    /// machine can sit that long between two requests. A connection closed
+    /// sooner is not reopened: the request fails, as it should.
+    public static let reopenAfterIdleSeconds: Double = 25
 
     deinit { close() }
 
@@ -178,6 +165,12 @@ public final class HTTPTestClient: Sendable {
     public func sendRaw(_ bytes: [UInt8]) throws {
         try connection.withLock { connection in
             guard connection.fd >= 0 else { throw HTTPTestClientError.connectionClosed }
+            if connection.buffer.isEmpty, connection.idleSeconds >= Self.reopenAfterIdleSeconds,
+                connection.isClosedByPeer()
+            {
+                Glibc.close(connection.fd)
+                connection = SocketConnection(fd: try endpoints.connect())
+            }
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { raw in
@@ -191,6 +184,7 @@ public final class HTTPTestClient: Sendable {
                 }
                 written += count
             }
+            connection.lastActive = .now
         }
     }
 
@@ -277,8 +271,25 @@ public func httpRequest(
 private struct SocketConnection {
     var fd: Int32
     var buffer: [UInt8] = []
+    /// When bytes last went out or came in.
+    var lastActive = ContinuousClock.now
 
     init(fd: Int32) { self.fd = fd }
+
+    /// Seconds since bytes last went out or came in.
+    var idleSeconds: Double {
+        let idle = (ContinuousClock.now - lastActive).components
+        return Double(idle.seconds) + Double(idle.attoseconds) / 1e18
+    }
+
+    /// Whether the peer has closed or reset the connection (checked without waiting).
+    func isClosedByPeer() -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) == 1 else { return false }
+        var byte: UInt8 = 0
+        let count = recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    }
 
     /// Reads whatever arrives next into the buffer; false at end of stream.
     mutating func fill() throws -> Bool {
@@ -287,6 +298,7 @@ private struct SocketConnection {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 buffer.append(contentsOf: chunk[..<count])
+                lastActive = .now
                 return true
             }
             if count == 0 { return false }
@@ -393,8 +405,49 @@ private struct SocketConnection {
 
 // MARK: - Addresses
 
+/// Where a client connects to and from, and its socket timeouts.
+private struct Endpoints: Sendable {
+    let peer: IPAddress
+    let local: IPAddress?
+    let timeout: Double
+
+    /// Opens a TCP connection: the socket, with read and write timeouts and
+    /// `TCP_NODELAY`, bound to `local` when given.
+    func connect() throws -> Int32 {
+        var peer = peer
+        let fd = socket(peer.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw HTTPTestClientError.socketFailed(operation: "socket", errno: errno) }
+        do {
+            var interval = timeval(
+                tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+            for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+                guard setsockopt(fd, SOL_SOCKET, option, &interval, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                    throw HTTPTestClientError.socketFailed(operation: "setsockopt", errno: errno)
+                }
+            }
+            var noDelay: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+            if var local {
+                guard local.withSockaddr({ bind(fd, $0, $1) }) == 0 else {
+                    throw HTTPTestClientError.socketFailed(operation: "bind", errno: errno)
+                }
+            }
+            while peer.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw code == EINPROGRESS || code == EAGAIN
+                    ? HTTPTestClientError.timedOut : HTTPTestClientError.connectFailed(errno: code)
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        return fd
+    }
+}
+
 /// An IPv4 or IPv6 socket address from a literal.
-private struct IPAddress {
+private struct IPAddress: Sendable {
     var storage = sockaddr_storage()
     let family: Int32
 
