@@ -125,7 +125,7 @@ public func buildApplication(
     ProtectedController(tokens: tokens).addRoutes(to: &router)
     ForwardAuthController(tokens: tokens).addRoutes(to: &router)
     KeysController(keys: keys, maxAge: configuration.jwksMaxAge).addRoutes(to: &router)
-    MetricsController(registry: registry).addRoutes(to: &router)
+    if configuration.metrics { MetricsController(registry: registry).addRoutes(to: &router) }
     try OpenAPIController().addRoutes(to: &router)
 
     // Browsers may send X-Request-Id and read the one that comes back.
@@ -135,7 +135,8 @@ public func buildApplication(
         exposedHeaders: ["WWW-Authenticate", "Retry-After", RequestID.headerName])
     let server = HTTPServer(
         configuration: configuration.httpServer, router: router, cors: cors, filters: [SecurityHeadersFilter()],
-        logger: logger, metrics: registry, metricPrefix: "gatehouse_http", requestLog: configuration.accessLog)
+        logger: logger, metrics: configuration.metrics ? registry : nil, metricPrefix: "gatehouse_http",
+        requestLog: configuration.accessLog)
     registry.registerProcessMetrics()
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,

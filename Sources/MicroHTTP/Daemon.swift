@@ -141,6 +141,9 @@ final class RequestContext: @unchecked Sendable {
     var requestID = ""
     /// Whether `requestID` is the request's own (its headers need no change).
     var requestIDSupplied = false
+    /// Whether the request brought an `X-Request-Id` at all (one that was
+    /// not kept must be replaced; with none, the new one is just added).
+    var requestIDPresent = false
     /// The status of the response queued; 0 while none is.
     var sentStatus = 0
     private let deferred = LockedValue<Response?>(nil)
@@ -199,11 +202,13 @@ private func gatehouseAccessHandler(
         context.method = HTTPMethod(rawValue: method.map { String(cString: $0) } ?? "GET")
         context.path = originFormPath(url.map { String(cString: $0) } ?? "/")
         context.route = core.router.route(for: context.path)
-        if let supplied = lookupHeader(connection, RequestID.headerName), RequestID.isAcceptable(supplied) {
+        let supplied = lookupHeader(connection, RequestID.headerName)
+        if let supplied, RequestID.isAcceptable(supplied) {
             context.requestID = supplied
             context.requestIDSupplied = true
         } else {
             context.requestID = RequestID.generate()
+            context.requestIDPresent = supplied != nil
         }
         if let problem = framingProblem(connection) {
             // Answered on the first call, so libmicrohttpd closes the
@@ -346,16 +351,18 @@ private func gatehouseRequestCompleted(
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
     let context = Unmanaged<RequestContext>.fromOpaque(existing)
     let ended = context.takeUnretainedValue()
-    // Abandoned before its request was made: the log still names the client.
-    var request = ended.request
-    if request == nil, let connection, let address = CMicroHTTPD_client_address(connection),
-        let peer = SocketAddress(copying: address)
-    {
-        var bare = Request(method: ended.method, path: ended.path)
-        bare.peer = .socket(peer)
-        request = bare
+    if core.requestMetrics != nil || core.requestLog {
+        // Abandoned before its request was made: the log still names the client.
+        var request = ended.request
+        if core.requestLog, request == nil, let connection, let address = CMicroHTTPD_client_address(connection),
+            let peer = SocketAddress(copying: address)
+        {
+            var bare = Request(method: ended.method, path: ended.path)
+            bare.peer = .socket(peer)
+            request = bare
+        }
+        core.completed(ended, request: request)
     }
-    core.completed(ended, request: request)
     // A client that went away while its request was suspended: forget it, so
     // shutdown does not resume a connection libmicrohttpd has already closed.
     core.suspended.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(context.takeUnretainedValue())) }
@@ -500,7 +507,11 @@ private func makeRequest(
     var request = Request(
         method: context.method, path: context.path, query: collected.query, headers: HTTPHeaders(collected.headers),
         body: body)
-    if !context.requestIDSupplied { request.headers.set(RequestID.headerName, context.requestID) }
+    if context.requestIDPresent {
+        request.headers.set(RequestID.headerName, context.requestID)
+    } else if !context.requestIDSupplied {
+        request.headers.add(RequestID.headerName, context.requestID)
+    }
     if let address = CMicroHTTPD_client_address(connection), let peer = SocketAddress(copying: address) {
         request.peer = .socket(peer)
     }

@@ -219,4 +219,26 @@ import TestSupport
                 moved("gatehouse_http_requests_total", ["route": "/login", "method": "POST", "status": "429"]) == 1)
         }
     }
+
+    /// `GATEHOUSE_METRICS=off`: no `/metrics` route (404, the JSON error of
+    /// any unknown path) and the service otherwise unchanged; a bad value
+    /// stops the start with the setting's name.
+    @Test func metricsOffServesNoMetricsAndTheRestWorks() async throws {
+        #expect(try Configuration.parse(environment: [:], arguments: []).metrics)
+        #expect(try !Configuration.parse(environment: ["GATEHOUSE_METRICS": "off"], arguments: []).metrics)
+        #expect(throws: ConfigurationError.self) {
+            try Configuration.parse(environment: ["GATEHOUSE_METRICS": "maybe"], arguments: [])
+        }
+        try await withGatehouse({ $0.metrics = false }) { gatehouse in
+            let client = try gatehouse.client()
+            let metrics = try client.send("GET", "/metrics")
+            #expect(metrics.status == 404)
+            #expect(try metrics.json().objectValue?["error"] == "not_found")
+            #expect(try Self.register(client, "quiet").status == 201)
+            let login = try Self.login(client, "quiet", Self.password)
+            #expect(login.status == 200)
+            let token = try #require(try login.json().objectValue?["access_token"]?.stringValue)
+            #expect(try client.get("/protected", bearer: token).status == 200)
+        }
+    }
 }

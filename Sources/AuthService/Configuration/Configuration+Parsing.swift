@@ -232,6 +232,17 @@ extension Configuration {
             default: throw ConfigurationError("GATEHOUSE_ACCESS_LOG must be on or off (got '\(value)')")
             }
         },
+        Option(
+            name: "METRICS",
+            help: "on: GET /metrics, and every request counted and timed by route; off: neither",
+            defaultDescription: "on"
+        ) { config, value in
+            switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "on", "true", "1", "yes": config.metrics = true
+            case "off", "false", "0", "no": config.metrics = false
+            default: throw ConfigurationError("GATEHOUSE_METRICS must be on or off (got '\(value)')")
+            }
+        },
     ]
 
     static func integer(_ text: String, _ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

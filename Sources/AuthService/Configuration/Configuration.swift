@@ -73,6 +73,10 @@ public struct Configuration: Sendable, Equatable {
     /// One `info` line per request (method, path, status, duration, client
     /// address, request id); off: only the service's own lines and security events.
     public var accessLog = true
+    /// `GET /metrics`, with every request counted and timed by route; off:
+    /// no such route and no per-request metrics (the service's own counters
+    /// still count, for nobody).
+    public var metrics = true
 
     public init() {}
 
