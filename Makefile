@@ -8,6 +8,9 @@ BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-
 # Debian packages only the tests and benchmarks need (nginx: the reverse-proxy
 # tests start their own on loopback and stop it; nothing is left running).
 TEST_PACKAGES := wrk apache2-utils nginx
+# Debian packages only `make bench` needs besides those: valgrind counts the
+# instructions a request executes (objcopy, in binutils, strips the copy it runs).
+BENCH_PACKAGES := valgrind binutils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test-deps venv build build-debug run test bench format clean \
@@ -115,6 +118,7 @@ test: test-deps venv build
 #   BENCH_SCRATCH_PATH=    SwiftPM scratch path (default .build)
 # Quick run: BENCH_SECONDS=2 BENCH_SOAK_SECONDS=0 make bench
 bench: test-deps venv build
+	$(call install_missing,$(BENCH_PACKAGES))
 	SWIFT="$(SWIFT)" bash Benchmarks/bench.sh
 
 format:

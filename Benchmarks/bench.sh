@@ -13,7 +13,10 @@
 #   6. GET /auth/verify for each signing algorithm (BENCH_ALGORITHMS), each on
 #      a fresh gatehouse with GATEHOUSE_SIGNING_ALG and a fresh data directory,
 #      and ES256 once more with the signature cache off; ES256 against HS256;
-#   7. the JOSE micro-benchmark (sign/verify per algorithm against a raw reused HMAC).
+#   7. the JOSE micro-benchmark (sign/verify per algorithm against a raw reused HMAC);
+#   8. what metrics and the request log cost GET /protected: BENCH_AB_ROUNDS
+#      rounds, each one run with GATEHOUSE_METRICS=off GATEHOUSE_ACCESS_LOG=off
+#      and one with both on (the default), alternating; medians compared.
 # Servers run pinned to one core with one worker thread, wrk to the other
 # (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
 # It prints a Markdown table and writes it to .build/bench-results.md.
@@ -27,6 +30,7 @@
 #   BENCH_JOSE_SECONDS       seconds per JOSE measurement (default 2)
 #   BENCH_REVOKED            revoked sessions for step 5; 0 skips it (default 100000)
 #   BENCH_ALGORITHMS         signing algorithms for step 6 (default "HS256 RS256 ES256 EdDSA")
+#   BENCH_AB_ROUNDS          rounds of step 8; 0 skips it (default 3)
 #   BENCH_SERVER_CPU, BENCH_CLIENT_CPU  cores for the server and for wrk (default 0 and 1)
 #   BENCH_SCRATCH_PATH       SwiftPM scratch path (default: SwiftPM's own, .build)
 #   SWIFT                    the swift driver (default swift)
@@ -42,6 +46,7 @@ BENCH_LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-4}
 BENCH_STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-8}
 BENCH_JOSE_SECONDS=${BENCH_JOSE_SECONDS:-2}
 BENCH_REVOKED=${BENCH_REVOKED:-100000}
+BENCH_AB_ROUNDS=${BENCH_AB_ROUNDS:-3}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 BENCH_SCRATCH_PATH=${BENCH_SCRATCH_PATH:-}
@@ -60,7 +65,7 @@ fail() {
 
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
-    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_REVOKED; do
+    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_REVOKED BENCH_AB_ROUNDS; do
     is_count "${!name}" || fail "$name must be a whole number (got '${!name}')"
 done
 ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 600)) || fail "BENCH_SECONDS must be from 1 to 600"
@@ -69,6 +74,7 @@ done
 ((BENCH_SOAK_SECONDS <= 3600)) || fail "BENCH_SOAK_SECONDS must be at most 3600"
 ((BENCH_JOSE_SECONDS >= 1 && BENCH_JOSE_SECONDS <= 60)) || fail "BENCH_JOSE_SECONDS must be from 1 to 60"
 ((BENCH_REVOKED <= 10000000)) || fail "BENCH_REVOKED must be at most 10000000"
+((BENCH_AB_ROUNDS <= 20)) || fail "BENCH_AB_ROUNDS must be at most 20"
 for algorithm in "${BENCH_ALGORITHMS[@]}"; do
     [[ $algorithm =~ ^(HS256|RS256|ES256|EdDSA)$ ]] ||
         fail "BENCH_ALGORITHMS: '$algorithm' is not one of HS256 RS256 ES256 EdDSA"
@@ -135,8 +141,11 @@ trap 'exit 130' INT TERM
 
 # Waits (at most 10 s) for a server to log its port; prints the port.
 wait_for_port() { # pid log-file sed-pattern-with-one-group
-    local pid=$1 log=$2 pattern=$3 port tries=0
-    while ((tries < 200)); do
+    wait_for_port_within 10 "$@"
+}
+wait_for_port_within() { # seconds pid log-file sed-pattern-with-one-group
+    local limit=$1 pid=$2 log=$3 pattern=$4 port tries=0
+    while ((tries < limit * 20)); do
         port=$(sed -n "s/$pattern/\1/p" "$log" | head -n 1)
         if [[ -n $port ]]; then
             echo "$port"
@@ -147,7 +156,7 @@ wait_for_port() { # pid log-file sed-pattern-with-one-group
         tries=$((tries + 1))
     done
     cat "$log" >&2
-    fail "server (pid $pid) did not report its port within 10 s"
+    fail "server (pid $pid) did not report its port within $limit s"
 }
 
 # Starts gatehouse pinned to the server CPU with one HTTP thread and one
@@ -466,6 +475,97 @@ if ((BENCH_REVOKED > 0)); then
     REVOKED_STATE=done
 fi
 
+# MARK: - What counting and logging cost
+
+# The same store and token, GET /protected with metrics and the request log
+# off, then on (the default: every request counted, timed and logged to the
+# log file), alternating so that a change of load on the machine falls on
+# both. The medians of req/s and of server CPU per request are compared.
+COUNTING_STATE=skipped
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+if ((BENCH_AB_ROUNDS > 0)); then
+    echo "== GET /protected, metrics and request log off vs on: $BENCH_AB_ROUNDS rounds of $D each"
+    for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
+        for mode in off on; do
+            log="$WORK/gatehouse-counting-$mode-$round.log"
+            start_gatehouse "$WORK/data" "$log" GATEHOUSE_METRICS="$mode" GATEHOUSE_ACCESS_LOG="$mode" ||
+                fail "gatehouse did not start with GATEHOUSE_METRICS=$mode"
+            status=$(http_status "$WORK/protected.json" "$BASE/protected" -H "$AUTH")
+            [[ $status == 200 ]] || fail "GET /protected ($mode) answered $status: $(cat "$WORK/protected.json")"
+            run_wrk "$WORK/counting-$mode-$round.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency -H "$AUTH" \
+                "$BASE/protected"
+            summary "GET /protected, metrics and request log $mode, round $round" "$WORK/counting-$mode-$round.txt"
+            check_alive "$GATEHOUSE_PID" gatehouse "$log"
+            stop_process "$GATEHOUSE_PID"
+        done
+    done
+    for mode in off on; do
+        declare "COUNTING_RPS_${mode^^}=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
+            wrk_rps "$WORK/counting-$mode-$round.txt"; echo; done | median)"
+        declare "COUNTING_CPU_${mode^^}=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
+            wrk_cpu_per_request_us "$WORK/counting-$mode-$round.txt"; echo; done | grep -v '^-$' | median)"
+    done
+    echo "  median: off $COUNTING_RPS_OFF req/s, $COUNTING_CPU_OFF us CPU/request;" \
+        "on $COUNTING_RPS_ON req/s, $COUNTING_CPU_ON us CPU/request"
+    COUNTING_STATE=done
+fi
+
+# Time on a shared machine moves by 20% from one run to the next; the
+# instructions a request executes do not. Under valgrind's callgrind, each
+# mode serves 500 and then 2,500 GET /protected (ab, keep-alive, 4
+# connections, one HTTP thread) in two runs; the difference of the totals
+# over 2,000 is the instructions per request, start-up and shutdown cancelled
+# out. The binary is copied without its debug information, which valgrind
+# 3.19 cannot read (DWARF 5 forms from the C23 target).
+declare -A INSTRUCTIONS=() # mode -> instructions per request
+# Sets CALLGRIND_TOTAL (not a subshell: the process must stay in RUNNING).
+callgrind_total() { # binary requests log settings...
+    local binary=$1 requests=$2 log=$3 pid port tries=0 token
+    shift 3
+    rm -rf "$WORK/data-callgrind" "$WORK"/callgrind.out*
+    mkdir -p "$WORK/data-callgrind"
+    env GATEHOUSE_HOST=127.0.0.1 GATEHOUSE_PORT=0 GATEHOUSE_THREADS=1 GATEHOUSE_HASH_WORKERS=1 \
+        GATEHOUSE_ARGON2_MEMORY_KIB=1024 GATEHOUSE_ARGON2_ITERATIONS=1 GATEHOUSE_DATA_DIR="$WORK/data-callgrind" "$@" \
+        valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$binary" 2>"$log" &
+    pid=$!
+    RUNNING[$pid]=gatehouse-callgrind
+    port=$(wait_for_port_within 60 "$pid" "$log" '.*listening.*address=[^ ]*127\.0\.0\.1:\([0-9][0-9]*\).*') ||
+        fail "gatehouse under callgrind did not start"
+    BASE="http://127.0.0.1:$port"
+    sign_in "$WORK/callgrind" || fail "no token from gatehouse under callgrind"
+    ab -q -k -n "$requests" -c 4 -H "Authorization: Bearer $TOKEN" "$BASE/protected" >"$WORK/callgrind-ab.txt" 2>&1 ||
+        fail "ab failed: $(tail -n 3 "$WORK/callgrind-ab.txt")"
+    grep -q "Non-2xx" "$WORK/callgrind-ab.txt" && fail "GET /protected under callgrind answered non-2xx"
+    stop_process "$pid"
+    CALLGRIND_TOTAL=$(awk '/^(summary|totals):/ { print $2; exit }' "$WORK"/callgrind.out*)
+    [[ -n $CALLGRIND_TOTAL ]] || fail "no instruction total in callgrind's output"
+}
+# Instructions per request of one mode: (2,500 requests - 500 requests) / 2,000.
+instructions_per_request() { # log settings...
+    local log=$1 low
+    shift
+    callgrind_total "$WORK/gatehouse-nodebug" 500 "$log" "$@"
+    low=$CALLGRIND_TOTAL
+    callgrind_total "$WORK/gatehouse-nodebug" 2500 "$log" "$@"
+    awk -v a="$low" -v b="$CALLGRIND_TOTAL" 'BEGIN { printf "%.0f", (b - a) / 2000 }'
+}
+if ((BENCH_AB_ROUNDS > 0)) && command -v valgrind >/dev/null && command -v objcopy >/dev/null; then
+    echo "== instructions per GET /protected (callgrind), metrics and request log off vs on"
+    objcopy --strip-debug "$BIN/gatehouse" "$WORK/gatehouse-nodebug"
+    for mode in off on; do
+        instructions_per_request "$WORK/callgrind-$mode.log" GATEHOUSE_METRICS="$mode" GATEHOUSE_ACCESS_LOG="$mode" \
+            >"$WORK/instructions"
+        INSTRUCTIONS[$mode]=$(cat "$WORK/instructions")
+        echo "  $mode: ${INSTRUCTIONS[$mode]} instructions per request"
+    done
+    # Metrics alone (request log off), to tell the two apart.
+    instructions_per_request "$WORK/callgrind-metrics.log" GATEHOUSE_ACCESS_LOG=off >"$WORK/instructions"
+    INSTRUCTIONS[metrics]=$(cat "$WORK/instructions")
+    echo "  metrics on, request log off: ${INSTRUCTIONS[metrics]} instructions per request"
+else
+    echo "== instructions per request: skipped (needs valgrind and objcopy: apt-get install valgrind binutils)"
+fi
+
 # MARK: - /auth/verify per signing algorithm
 
 # One fresh gatehouse per algorithm (a fresh data directory, so an asymmetric
@@ -608,6 +708,33 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
         row_http "GET /protected with $(grouped "$BENCH_REVOKED") revoked sessions in memory (RSS $(mib "$REVOKED_RSS"))" \
             "$WORK/revoked.txt" "$(http_ratio "$WORK/revoked.txt")" \
             "same as /protected: $(ratio "$(wrk_rps "$WORK/revoked.txt")" "$PROTECTED_RPS")x of it"
+    fi
+    if [[ $COUNTING_STATE == done ]]; then
+        # off's CPU per request over on's: near 1.00x, counting and logging add nothing measurable.
+        COUNTING_CPU_RATIO=$(ratio "$COUNTING_CPU_OFF" "$COUNTING_CPU_ON")
+        for mode in off on; do
+            rps_name=COUNTING_RPS_${mode^^}
+            cpu_name=COUNTING_CPU_${mode^^}
+            if [[ $mode == on ]]; then
+                # No verdict on time: two runs of one binary differ by up to 20% here.
+                # The instruction counts below decide.
+                target="of off: CPU/request ${COUNTING_CPU_RATIO}x, req/s $(ratio "$COUNTING_RPS_ON" "$COUNTING_RPS_OFF")x"
+            else
+                target="-"
+            fi
+            echo "| GET /protected, metrics and request log $mode (median of $BENCH_AB_ROUNDS) |" \
+                "$(grouped "${!rps_name%.*}") | - | - | $(ratio "${!rps_name}" "$BARE_RPS")x | $target |" \
+                "${!cpu_name} us | - | - |"
+        done
+    fi
+    if [[ -n ${INSTRUCTIONS[on]:-} ]]; then
+        added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%%", (a - b) * 100 / b }'; }
+        echo "| instructions per GET /protected (callgrind): metrics and request log off | ${INSTRUCTIONS[off]} | - | - | - | - | - | - | - |"
+        echo "| ... metrics on, request log off | ${INSTRUCTIONS[metrics]} | - | - | - |" \
+            "metrics add < 2%: $(verdict below "$(ratio "${INSTRUCTIONS[metrics]}" "${INSTRUCTIONS[off]}")" 1.02)" \
+            "($(added "${INSTRUCTIONS[metrics]}" "${INSTRUCTIONS[off]}")) | - | - | - |"
+        echo "| ... both on (the default) | ${INSTRUCTIONS[on]} | - | - | - |" \
+            "request log adds $(added "${INSTRUCTIONS[on]}" "${INSTRUCTIONS[metrics]}") | - | - | - |"
     fi
     row_http "POST /login (Argon2id m=19456 KiB t=2 p=1, 1 hash worker, ${BENCH_LOGIN_CONNECTIONS} conns)" \
         "$WORK/login.txt" "-" "-"
