@@ -31,7 +31,14 @@ public struct LockedValue<Value>: @unchecked Sendable {
     let storage: LockedValueStorage<Value>
 
     /// Puts `value` behind a new lock.
+    ///
+    /// `Value` must not be zero-sized (`Void`, an empty struct): its storage
+    /// would sit at the mutex's own address, and ThreadSanitizer reports the
+    /// `inout` access to it under the lock against another thread finding
+    /// the mutex before locking (seen in CI with `LockedValue<Void>`). Keep a
+    /// counter instead.
     public init(_ value: sending Value) {
+        precondition(MemoryLayout<Value>.size > 0, "LockedValue of a zero-sized type; see LockedValue.init")
         storage = LockedValueStorage.make(value)
     }
 

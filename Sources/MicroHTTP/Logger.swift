@@ -70,8 +70,9 @@ public final class BufferedLogWriter: Sendable {
     private let limit: Int
     /// Bytes not written yet.
     private let pending = LockedValue<[UInt8]>([])
-    /// Held while writing, so that batches go out one at a time, in order.
-    private let output = LockedValue<Void>(())
+    /// Held while writing, so that batches go out one at a time, in order;
+    /// counts the batches written (not `Void`: see `LockedValue`).
+    private let output = LockedValue<Int>(0)
     private let stopped = Atomic<Bool>(false)
     /// Set by the background flusher as it returns.
     private let flusherDone = Atomic<Bool>(false)
@@ -129,7 +130,7 @@ public final class BufferedLogWriter: Sendable {
 
     /// Writes out every line appended so far.
     public func flush() {
-        output.withLock { _ in
+        output.withLock { batches in
             let bytes = pending.withLock { bytes -> [UInt8] in
                 guard !bytes.isEmpty else { return [] }
                 var taken: [UInt8] = []
@@ -139,6 +140,7 @@ public final class BufferedLogWriter: Sendable {
             }
             guard !bytes.isEmpty else { return }
             Self.writeAll(bytes, to: descriptor)
+            batches += 1
         }
     }
 

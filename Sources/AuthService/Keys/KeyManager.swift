@@ -55,7 +55,7 @@ public final class KeyManager: Sendable {
     let logger: Logger
     private let current: LockedValue<KeySet>
     /// Serialises reloads (the timer and SIGHUP may both ask).
-    private let reloading = LockedValue(())
+    private let reloading = LockedValue(0)
     private let timer = LockedValue<ReloadTimer?>(nil)
 
     /// One key that never changes.
