@@ -350,4 +350,16 @@ extension HTTPTestClient {
                 !scrape.samples("gatehouse_http_requests_total").contains { $0.labels["route"]?.contains(admin.id) ?? false })
         }
     }
+
+    @Test func newAccountsGetTheDefaultRoles() async throws {
+        try await withGatehouse({ $0.defaultRoles = ["reader", "billing:read"] }) { gatehouse in
+            let client = try gatehouse.client()
+            try gatehouse.register("newbie", over: client)
+            let token = try client.login("newbie", Self.password).access
+            #expect(try claims(of: token)["roles"] == ["billing:read", "reader"])
+            #expect(try client.get("/me", bearer: token).json().objectValue?["roles"] == ["billing:read", "reader"])
+            // Default roles are roles like any other: not admin.
+            #expect(try client.get("/admin/users", bearer: token).status == 403)
+        }
+    }
 }

@@ -15,12 +15,12 @@ import MicroHTTP
 public enum UserCommands {
     /// What the subcommands accept, for `--help`.
     public static let usage = """
-        gatehouse users list [--flag value ...]         every user: name, id, roles, locked, created
-        gatehouse users show NAME [--flag value ...]    one user, with its app_metadata
-        gatehouse users grant NAME ROLE [...]           give a role (ends the user's sessions)
-        gatehouse users revoke NAME ROLE [...]          take a role away (ends the user's sessions)
-        gatehouse users lock NAME [...]                 refuse log-in and refresh (ends the user's sessions)
-        gatehouse users unlock NAME [...]               allow log-in again
+        gatehouse users list [--flag value ...]          every user: name, id, roles, locked, created
+        gatehouse users show NAME [--flag value ...]     one user, with its app_metadata
+        gatehouse users grant NAME ROLE [...]            give a role (ends the user's sessions)
+        gatehouse users revoke NAME ROLE [...]           take a role away (ends the user's sessions)
+        gatehouse users lock NAME [...]                  refuse log-in and refresh (ends the user's sessions)
+        gatehouse users unlock NAME [...]                allow log-in again
         """
 
     /// A subcommand and its operands, split from the configuration flags.
