@@ -125,7 +125,7 @@ public final class TokenService: Sendable {
         return try result.get()
     }
 
-    /// Verifies a compact token.
+    /// Verifies a compact token, reading its roles too.
     public func authenticate(token: some StringProtocol) throws(AuthError) -> AuthenticatedUser {
         var token = String(token)
         let result = token.withUTF8 { bytes -> Result<AuthenticatedUser, AuthError> in
