@@ -38,7 +38,9 @@ public final class RevocationFeed: Sendable {
         state = LockedValue(State(cursor: cursor, lastPrune: clock.seconds))
     }
 
-    deinit { stop() }
+    // Only cancels: the last reference may be dropped by a poll in progress, on the queue itself,
+    // where waiting for the queue would never return.
+    deinit { cancelTimer() }
 
     /// Polls every `interval` seconds until ``stop()``.
     public func start(interval: Double) {
@@ -52,13 +54,17 @@ public final class RevocationFeed: Sendable {
 
     /// Stops polling and waits for a poll in progress, so the store can be closed after it.
     public func stop() {
+        cancelTimer()
+        // A cancelled source runs no new handler; one already running finishes before this returns.
+        queue.sync {}
+    }
+
+    private func cancelTimer() {
         state.withLock { state -> PollTimer? in
             let timer = state.timer
             state.timer = nil
             return timer
         }?.cancel()
-        // A cancelled source runs no new handler; one already running finishes before this returns.
-        queue.sync {}
     }
 
     /// Reads what was ended since the last poll into the revocation list.
