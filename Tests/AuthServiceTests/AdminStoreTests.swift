@@ -80,7 +80,8 @@ struct AdminStoreTests {
             #expect(unlocked.endedSessions.isEmpty)
             #expect(unlocked.user.locked == false)
 
-            let cleared = try store.updateUser(id: alice.id, UserChanges(revoke: ["admin"], appMetadata: .some(nil)), at: now)
+            let cleared = try store.updateUser(
+                id: alice.id, UserChanges(revoke: ["admin"], appMetadata: .some(nil)), at: now)
             #expect(cleared.user.appMetadata == nil)
             #expect(cleared.user.roles == [])
         }

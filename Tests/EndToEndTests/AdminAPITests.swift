@@ -278,7 +278,9 @@ extension HTTPTestClient {
             #expect(deleted.status == 204)
             #expect(try client.get("/protected", bearer: third.access).status == 401)
             #expect(try client.admin("GET", "/admin/users/\(id)", bearer: admin.tokens.access).status == 404)
-            #expect(try client.send("POST", "/login", json: ["username": "erin", "password": .string(Self.password)]).status == 401)
+            let login = try client.send(
+                "POST", "/login", json: ["username": "erin", "password": .string(Self.password)])
+            #expect(login.status == 401)
         }
     }
 
@@ -347,7 +349,9 @@ extension HTTPTestClient {
             #expect(scrape.value("gatehouse_http_requests_total", labels.merging(["status": "404"]) { $1 }) == 3)
             #expect(scrape.value("gatehouse_http_requests_total", labels.merging(["status": "200"]) { $1 }) == 1)
             #expect(
-                !scrape.samples("gatehouse_http_requests_total").contains { $0.labels["route"]?.contains(admin.id) ?? false })
+                !scrape.samples("gatehouse_http_requests_total").contains {
+                    $0.labels["route"]?.contains(admin.id) ?? false
+                })
         }
     }
 

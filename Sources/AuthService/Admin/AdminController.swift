@@ -70,7 +70,10 @@ public struct AdminController: Sendable {
         }
         audit.record(
             .adminAction, request,
-            ["actor": admin.username, "actor_id": admin.userID, "action": "list_users", "count": String(page.users.count)])
+            [
+                "actor": admin.username, "actor_id": admin.userID, "action": "list_users",
+                "count": String(page.users.count),
+            ])
         return .json([
             "users": .array(page.users.map { .object(Self.representation(of: $0)) }),
             "next_cursor": page.next.map { .string(Self.cursor(after: $0)) } ?? .null,

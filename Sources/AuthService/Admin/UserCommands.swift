@@ -203,7 +203,8 @@ public enum UserCommands {
 
     private static func summary(_ update: UserUpdate, change: String) -> String {
         let user = update.user
-        var text = "\(user.username): \(change); roles now \(user.roles.isEmpty ? "-" : user.roles.joined(separator: ","))"
+        let roles = user.roles.isEmpty ? "-" : user.roles.joined(separator: ",")
+        var text = "\(user.username): \(change); roles now \(roles)"
         text += user.locked ? ", locked.\n" : ".\n"
         if !update.endedSessions.isEmpty {
             text += "Ended \(update.endedSessions.count) session\(update.endedSessions.count == 1 ? "" : "s"); "
