@@ -12,11 +12,18 @@ public final class Application: Sendable {
     let hashingPool: WorkerPool
     let storePool: WorkerPool
     let logger: Logger
+    /// Brings sessions other processes end into `tokens.revocations`.
+    public let revocationFeed: RevocationFeed
+
+    /// How often, in seconds, the store is asked for sessions other processes ended: a
+    /// `gatehouse users ...` change reaches the running service within this (and one store read).
+    public static let revocationPollInterval = 0.25
 
     init(
         configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore,
-        hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger
+        hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger, revocationFeed: RevocationFeed
     ) {
+        self.revocationFeed = revocationFeed
         self.configuration = configuration
         self.server = server
         self.tokens = tokens
@@ -32,6 +39,7 @@ public final class Application: Sendable {
     public func start() throws -> UInt16 {
         let port = try server.start()
         tokens.keys.startWatching(interval: Double(configuration.keyReloadInterval))
+        revocationFeed.start(interval: Self.revocationPollInterval)
         logger.info(
             "listening",
             ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
@@ -55,6 +63,7 @@ public final class Application: Sendable {
     public func shutdown() {
         tokens.keys.stopWatching()
         server.shutdown()
+        revocationFeed.stop()
         hashingPool.shutdown()
         storePool.shutdown()
         store.close()
@@ -87,9 +96,13 @@ public func buildApplication(
     // files the database file's permissions.
     chmod(configuration.databasePath, 0o600)
 
-    // Sessions revoked before this start stay refused.
+    // Sessions revoked before this start stay refused; the feed brings in the ones ended from now
+    // on by other processes (the cursor is read first, so none falls between the two reads).
     let revocations = RevocationList()
+    let revocationCursor = try store.revocationCursor()
     revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
+    let revocationFeed = RevocationFeed(
+        store: store, revocations: revocations, cursor: revocationCursor, clock: clock, logger: logger)
     let metrics = GatehouseMetrics()
     let tokens = TokenService(
         keys: keys, revocations: revocations, accessTTL: configuration.accessTTL, issuer: configuration.issuer,
@@ -116,7 +129,8 @@ public func buildApplication(
     ServiceController(store: store, storePool: storePool, logger: logger).addRoutes(to: &router)
     AccountController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
-        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit, metrics: metrics
+        refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit, metrics: metrics,
+        defaultRoles: configuration.defaultRoles
     ).addRoutes(to: &router)
     SessionController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
@@ -124,6 +138,10 @@ public func buildApplication(
     ).addRoutes(to: &router)
     ProtectedController(tokens: tokens).addRoutes(to: &router)
     ForwardAuthController(tokens: tokens).addRoutes(to: &router)
+    AdminController(
+        store: store, storePool: storePool, tokens: tokens, refreshTTL: configuration.refreshTTL, clock: clock,
+        audit: audit
+    ).addRoutes(to: &router)
     KeysController(keys: keys, maxAge: configuration.jwksMaxAge).addRoutes(to: &router)
     if configuration.metrics { MetricsController(registry: registry).addRoutes(to: &router) }
     try OpenAPIController().addRoutes(to: &router)
@@ -140,7 +158,7 @@ public func buildApplication(
     registry.registerProcessMetrics()
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
-        storePool: storePool, logger: logger)
+        storePool: storePool, logger: logger, revocationFeed: revocationFeed)
 }
 
 /// The signing keys `configuration` names: the configured one, or the ones

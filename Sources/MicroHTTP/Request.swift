@@ -10,6 +10,9 @@ public struct Request: Sendable {
     public var headers: HTTPHeaders
     /// The request body, at most the server's body limit.
     public var body: [UInt8]
+    /// The values of a route's `{name}` segments (`/admin/users/{id}` matched
+    /// by `/admin/users/42` gives `["id": "42"]`); empty for exact routes.
+    public var pathParameters: [String: String] = [:]
     /// The peer's address, kept raw: most requests never ask for it as text.
     var peer: PeerAddress
 
@@ -41,6 +44,9 @@ public struct Request: Sendable {
 
     /// The first value of a header field, any case.
     public func header(_ name: String) -> String? { headers[name] }
+
+    /// The value of a `{name}` segment of the route that matched.
+    public func pathParameter(_ name: String) -> String? { pathParameters[name] }
 
     /// The first value of a query argument.
     public func queryValue(_ name: String) -> String? {

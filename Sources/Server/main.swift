@@ -20,6 +20,7 @@ let usage = """
            gatehouse healthcheck [--flag value ...] ask /healthz of the configured address; exit 0 or 1
            gatehouse version                        print the version
     \(KeyCommands.usage.split(separator: "\n").map { "       " + $0 }.joined(separator: "\n"))
+    \(UserCommands.usage.split(separator: "\n").map { "       " + $0 }.joined(separator: "\n"))
            gatehouse --help                         this text
 
     Every setting is an environment variable and a flag; flags win.
@@ -52,6 +53,18 @@ if command == "keys" {
         let invocation = try KeyCommands.Invocation(arguments: arguments)
         arguments = invocation.configurationArguments
         keysInvocation = invocation
+    } catch {
+        fail(error.message, code: 2)
+    }
+}
+
+// `users <subcommand> [NAME [ROLE]]`: likewise.
+var usersInvocation: UserCommands.Invocation?
+if command == "users" {
+    do {
+        let invocation = try UserCommands.Invocation(arguments: arguments)
+        arguments = invocation.configurationArguments
+        usersInvocation = invocation
     } catch {
         fail(error.message, code: 2)
     }
@@ -91,6 +104,18 @@ case "keys":
         print(try KeyCommands.run(action, configuration: configuration), terminator: "")
     } catch {
         fail("\(error)", code: 1)
+    }
+case "users":
+    guard let action = usersInvocation?.action else { fail("users needs a subcommand", code: 2) }
+    let logger = Logger(level: configuration.logLevel, format: configuration.logFormat)
+    let audit = AuditLog(logger: logger, proxies: configuration.trustedProxies)
+    do {
+        let output = try UserCommands.run(action, configuration: configuration, audit: audit)
+        logger.flush()
+        print(output, terminator: "")
+    } catch {
+        logger.flush()
+        fail(error.message, code: 1)
     }
 case "version":
     print("gatehouse \(Version.current)")

@@ -74,6 +74,8 @@ import Testing
         ([:], ["--trusted-proxies", "proxy.internal"], "--trusted-proxies must be"),
         (["GATEHOUSE_RATE_LOGIN_PER_IP": "-1"], [], "GATEHOUSE_RATE_LOGIN_PER_IP must be a whole number from 0"),
         (["GATEHOUSE_CONNECTION_MEMORY": "100"], [], "GATEHOUSE_CONNECTION_MEMORY must be a whole number from 8192"),
+        (["GATEHOUSE_DEFAULT_ROLES": "reader,Admin"], [], "GATEHOUSE_DEFAULT_ROLES: 'Admin' is not a role name"),
+        ([:], ["--default-roles", "two words"], "--default-roles: 'two words' is not a role name"),
     ] as [([String: String], [String], String)])
     func badValuesAreRefusedWithAMessageNamingTheSetting(_ row: ([String: String], [String], String)) {
         #expect {
@@ -81,6 +83,14 @@ import Testing
         } throws: { error in
             (error as? ConfigurationError)?.message.contains(row.2) == true
         }
+    }
+
+    @Test func defaultRolesAreACommaSeparatedListOfRoleNames() throws {
+        #expect(try Configuration.parse(environment: [:], arguments: []).defaultRoles == [])
+        let parsed = try Configuration.parse(
+            environment: ["GATEHOUSE_DEFAULT_ROLES": " reader, billing:read ,,reader"], arguments: [])
+        #expect(parsed.defaultRoles == ["billing:read", "reader"])
+        #expect(try Configuration.parse(environment: [:], arguments: ["--default-roles="]).defaultRoles == [])
     }
 
     @Test func helpNamesEveryVariableAndFlag() {

@@ -199,5 +199,26 @@ struct ControllerFixture {
         let caller = try tokens.authenticate(token: Substring(token))
         #expect(caller.userID == "user-1")
         #expect(caller.sessionID == "session-1")
+        // Roles are always there, possibly empty; app_metadata only when set.
+        #expect(verified.claims["roles"] == .array([]))
+        #expect(verified.claims["app_metadata"] == nil)
+        #expect(caller.roles == [])
+
+        let user = User(
+            id: "user-2", username: "fay", passwordHash: "-", createdAt: 0, roles: ["admin", "ops"],
+            appMetadata: ["tenant": "t1"])
+        let withRoles = tokens.issueAccessToken(for: user, sessionID: "session-2")
+        let claims = try JWTVerifier(
+            keyRing: KeyRing(signingKey: key), policy: VerificationPolicy(issuer: "issuer-x", audience: "api")
+        ).verify(withRoles, now: 1_800_000_000).claims
+        #expect(claims["roles"] == ["admin", "ops"])
+        #expect(claims["app_metadata"] == ["tenant": "t1"])
+        let admin = try tokens.authenticate(token: withRoles)
+        #expect(admin.hasRole("admin"))
+        #expect(!admin.hasRole("editor"))
+        // Without asking for them, the roles are not read.
+        let request = Request(method: .get, path: "/", headers: ["Authorization": "Bearer \(withRoles)"])
+        #expect(try tokens.authenticate(request).roles == nil)
+        #expect(try tokens.authenticate(request, readingRoles: true).roles == ["admin", "ops"])
     }
 }

@@ -272,10 +272,14 @@ import TestSupport
         try await withNginx(http: { ports in site.replacingOccurrences(of: "PORT", with: String(ports[0])) }) { nginx in
             let response = try httpRequest(
                 port: nginx.port, "GET", "/api/orders?x=1",
-                headers: [("X-Auth-User", "alice"), ("X-Auth-Subject", "u-1"), ("X-Auth-Session", "s-1")])
+                headers: [
+                    ("X-Auth-User", "alice"), ("X-Auth-Subject", "u-1"), ("X-Auth-Session", "s-1"),
+                    ("X-Auth-Roles", "admin,ops"),
+                ])
             #expect(response.status == 200)
             for line in [
                 "demo app: GET /api/orders?x=1", "X-Auth-User: alice", "X-Auth-Subject: u-1", "X-Auth-Session: s-1",
+                "X-Auth-Roles: admin,ops",
             ] {
                 #expect(response.text.contains(line), "\(response.text)")
             }

@@ -42,6 +42,7 @@ import TestSupport
                 location / {
                     add_header X-App-Method $request_method always;
                     add_header X-App-Content-Length $content_length always;
+                    add_header X-App-Roles $http_x_auth_roles always;
                     return 200 "user=$http_x_auth_user subject=$http_x_auth_subject session=$http_x_auth_session\\n";
                 }
             }
@@ -130,14 +131,16 @@ import TestSupport
         try await withProxy { _, nginx in
             let client = try HTTPTestClient(port: nginx.port)
             let mallory = try account("mallory", over: client)
+            // (Not under /api/admin/: that location requires the admin role; see below.)
             let response = try client.send(
-                "GET", "/api/admin",
+                "GET", "/api/settings",
                 headers: [
                     ("Authorization", "Bearer \(mallory.tokens.access)"), ("X-Auth-User", "admin"),
                     ("x-auth-user", "root"), ("X-Auth-Subject", "00000000-0000-0000-0000-000000000000"),
-                    ("X-Auth-Session", "forged"),
+                    ("X-Auth-Session", "forged"), ("X-Auth-Roles", "admin"),
                 ])
             #expect(response.status == 200)
+            #expect(response.header("X-App-Roles") == nil)
             #expect(
                 response.text
                     == "user=mallory subject=\(mallory.id) session=\(try sessionID(of: mallory.tokens.access))\n")
@@ -370,6 +373,52 @@ import TestSupport
             #expect(expired.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
             #expect(expired.header("WWW-Authenticate")?.contains("expired") == true)
             #expect(expired.header("X-Auth-User") == nil)
+        }
+    }
+}
+
+// MARK: - Role-gated locations
+
+extension ForwardAuthNginxTests {
+    /// `/api/admin/` in the example asks `/auth/verify` with
+    /// `X-Auth-Require-Role: admin`: an administrator gets through with the
+    /// roles passed on, anyone else gets nginx's 403 and the app never sees
+    /// the request; a client cannot lift the requirement with its own header.
+    @Test func theAdminLocationLetsOnlyAdministratorsThrough() async throws {
+        try await withProxy { gatehouse, nginx in
+            let client = try HTTPTestClient(port: nginx.port)
+            _ = try account("ada", over: client)
+            try gatehouse.grant("ada", "admin")
+            try gatehouse.grant("ada", "billing")
+            let ada = try client.login("ada", Self.password)
+            let eve = try account("eve", over: client)
+
+            let allowed = try client.send(
+                "GET", "/api/admin/users", headers: [("Authorization", "Bearer \(ada.access)")])
+            #expect(allowed.status == 200, "\(allowed.text)")
+            #expect(allowed.text.hasPrefix("user=ada "))
+            #expect(allowed.header("X-App-Roles") == "admin,billing")
+            #expect(appRequests(nginx).count == 1)
+
+            for headers in [
+                [("Authorization", "Bearer \(eve.tokens.access)")],
+                [("Authorization", "Bearer \(eve.tokens.access)"), ("X-Auth-Require-Role", "")],
+                [("Authorization", "Bearer \(eve.tokens.access)"), ("X-Auth-Roles", "admin")],
+            ] {
+                let refused = try client.send("GET", "/api/admin/users", headers: headers)
+                #expect(refused.status == 403, "\(headers)")
+            }
+            #expect(try client.send("GET", "/api/admin/users").status == 401)
+            // Without the slash, nginx redirects into the gated location.
+            let bare = try client.send("GET", "/api/admin", headers: [("Authorization", "Bearer \(eve.tokens.access)")])
+            #expect(bare.status == 301)
+            #expect(appRequests(nginx).count == 1)
+
+            // The ordinary location passes the (empty) roles on and requires none.
+            let plain = try client.send(
+                "GET", "/api/orders", headers: [("Authorization", "Bearer \(eve.tokens.access)")])
+            #expect(plain.status == 200)
+            #expect((plain.header("X-App-Roles") ?? "") == "")
         }
     }
 }

@@ -58,6 +58,11 @@ public enum Schemathesis {
         return VenvTool.repositoryRoot.appendingPathComponent(".venv/bin/schemathesis").path
     }
 
+    /// `Tests/Interop/run_schemathesis.py`, which runs schemathesis's command line.
+    static var wrapper: String {
+        VenvTool.repositoryRoot.appendingPathComponent("Tests/Interop/run_schemathesis.py").path
+    }
+
     /// Runs `schemathesis [--config-file <file>] run <arguments> --report json,har`
     /// in a directory of its own.
     /// - Parameters:
@@ -78,8 +83,10 @@ public enum Schemathesis {
                 let reportPath = directory.appendingPathComponent("report.json").path
                 let harPath = directory.appendingPathComponent("report.har").path
                 let reports = ["--report", "json,har", "--report-json-path", reportPath, "--report-har-path", harPath]
+                // Through Tests/Interop/run_schemathesis.py: the schemathesis command line with
+                // ast.parse serialized (a CPython 3.11 thread-safety bug, explained there).
                 let result = try VenvTool.run(
-                    executable, arguments: global + ["run"] + arguments + reports, input: "",
+                    PyJWT.python, arguments: [wrapper] + global + ["run"] + arguments + reports, input: "",
                     workingDirectory: directory, timeout: timeout, missingHint: "schemathesis")
                 let read = { (path: String) in
                     FileManager.default.contents(atPath: path).flatMap { try? JSONValue.parse(Array($0)).objectValue }

@@ -19,10 +19,16 @@ public struct AuditLog: Sendable {
         case logout
         case passwordChanged = "password_changed"
         case accountDeleted = "account_deleted"
+        /// Admin API and `gatehouse users`: fields `actor` (`actor_id`, or
+        /// `via=cli`), `action`, `target` (`target_id`), and what changed;
+        /// never a password, a token or the app claims' contents.
+        case adminAction = "admin_action"
+        /// A caller without the `admin` role asked the admin API.
+        case adminForbidden = "admin_forbidden"
 
         var level: Logger.Level {
             switch self {
-            case .loginFailed, .rateLimited, .refreshReuseDetected: .warning
+            case .loginFailed, .rateLimited, .refreshReuseDetected, .adminForbidden: .warning
             default: .info
             }
         }
@@ -42,12 +48,26 @@ public struct AuditLog: Sendable {
     /// settles before any handler runs, so the event and the request's own
     /// log line carry the same one).
     public func record(_ event: Event, _ request: Request, _ fields: KeyValuePairs<String, String> = [:]) {
+        record(event, request, fields.map { ($0.key, $0.value) })
+    }
+
+    /// Writes one event line, as `record(_:_:_:)` does, with fields built at run time.
+    public func record(_ event: Event, _ request: Request, _ fields: [(String, String)]) {
         guard event.level >= logger.level else { return }
         var line = [("event", event.rawValue), ("client_ip", clientAddress(of: request))]
-        line.append(contentsOf: fields.map { ($0.key, $0.value) })
+        line.append(contentsOf: fields)
         if let requestID = request.headers[RequestID.headerName], RequestID.isAcceptable(requestID) {
             line.append(("request_id", requestID))
         }
+        logger.log(event.level, "security", fields: line)
+    }
+
+    /// Writes one event line for something done from the command line
+    /// (`gatehouse users ...`): `event`, `via=cli`, then `fields` in order.
+    public func recordCommand(_ event: Event, _ fields: KeyValuePairs<String, String> = [:]) {
+        guard event.level >= logger.level else { return }
+        var line = [("event", event.rawValue), ("via", "cli")]
+        line.append(contentsOf: fields.map { ($0.key, $0.value) })
         logger.log(event.level, "security", fields: line)
     }
 

@@ -209,6 +209,22 @@ extension Configuration {
         ) { config, value in
             config.hashQueueLimit = try integer(value, "HASH_QUEUE", in: 1...100_000)
         },
+        Option(
+            name: "DEFAULT_ROLES", help: "comma-separated roles every new account gets at registration",
+            defaultDescription: "(none)"
+        ) { config, value in
+            let roles = Roles.parseList(value)
+            guard let invalid = roles.first(where: { !Roles.isValid($0) }) else {
+                guard Set(roles).count <= Roles.maxCount else {
+                    throw ConfigurationError("GATEHOUSE_DEFAULT_ROLES names more than \(Roles.maxCount) roles")
+                }
+                config.defaultRoles = Array(Set(roles)).sorted()
+                return
+            }
+            throw ConfigurationError(
+                "GATEHOUSE_DEFAULT_ROLES: '\(invalid)' is not a role name; use 1 to 64 of a-z, 0-9, '_', '.', ':' "
+                    + "and '-', comma-separated")
+        },
         Option(name: "LOG_LEVEL", help: "debug, info, warning or error", defaultDescription: "info") {
             config, value in
             guard let level = Logger.Level.allCases.first(where: { $0.name == value.lowercased() }) else {

@@ -66,6 +66,8 @@ public struct Configuration: Sendable, Equatable {
     public var hashWorkers = ProcessInfo.processInfo.activeProcessorCount
     /// Hashing jobs that may wait for a worker before logins get 503.
     public var hashQueueLimit = 256
+    /// Roles every new account gets at registration (names as ``Roles`` accepts them).
+    public var defaultRoles: [String] = []
     /// `debug`, `info`, `warning` or `error`.
     public var logLevel: Logger.Level = .info
     /// `text` or `json`.

@@ -15,17 +15,21 @@ public struct AccountController: Sendable {
     let limits: RateLimits
     let audit: AuditLog
     let metrics: GatehouseMetrics
+    /// The roles a new account starts with (`GATEHOUSE_DEFAULT_ROLES`).
+    let defaultRoles: [String]
     var logger: Logger { audit.logger }
 
     /// - Parameters:
     ///   - hashingPool: where the routes that hash or check a password run.
     ///   - storePool: where `GET /me` runs (it reads the store).
     ///   - metrics: where registrations are counted by outcome.
+    ///   - defaultRoles: the roles a new account starts with (already validated).
     public init(
         store: any UserStore, hasher: PasswordHasher, hashingPool: WorkerPool, storePool: WorkerPool,
         tokens: TokenService, refreshTTL: Int, clock: WallClock, limits: RateLimits, audit: AuditLog,
-        metrics: GatehouseMetrics = GatehouseMetrics()
+        metrics: GatehouseMetrics = GatehouseMetrics(), defaultRoles: [String] = []
     ) {
+        self.defaultRoles = defaultRoles
         self.store = store
         self.hasher = hasher
         self.hashingPool = hashingPool
@@ -66,7 +70,8 @@ public struct AccountController: Sendable {
         let user: User
         do {
             user = try store.createUser(
-                id: Identifier.uuid(), username: username, passwordHash: hash, createdAt: clock.seconds)
+                id: Identifier.uuid(), username: username, passwordHash: hash, createdAt: clock.seconds,
+                roles: defaultRoles)
         } catch where error.code == .usernameTaken {
             throw AuthError.usernameTaken
         } catch {
@@ -81,11 +86,17 @@ public struct AccountController: Sendable {
             ], status: 201)
     }
 
-    /// The caller's account: `{"id", "username", "created_at"}` (RFC 3339, UTC).
+    /// The caller's account: `{"id", "username", "created_at", "roles"}`
+    /// (RFC 3339, UTC), and `app_metadata` when an administrator set it.
     @Sendable public func me(_ request: Request) throws -> Response {
         let user = try currentUser(request).user
         let created = Date(timeIntervalSince1970: TimeInterval(user.createdAt)).formatted(.iso8601)
-        return .json(["id": .string(user.id), "username": .string(user.username), "created_at": .string(created)])
+        var body: JSONObject = [
+            "id": .string(user.id), "username": .string(user.username), "created_at": .string(created),
+            "roles": .array(user.roles.map { .string($0) }),
+        ]
+        if let metadata = user.appMetadata { body["app_metadata"] = .object(metadata) }
+        return .json(.object(body))
     }
 
     /// Changes the password `{current_password, new_password}`: 204. Every

@@ -64,12 +64,13 @@ public struct SessionController: Sendable {
         let user = try storeCall(logger, { () throws(StoreError) in try store.user(named: username) })
         // No such user: check against a dummy hash of the same cost anyway.
         let matches = hasher.verify(password, against: user?.passwordHash ?? hasher.dummyHash)
-        guard let user, matches else {
+        // A locked user gets the same answer as a wrong password, after the same hashing work.
+        guard let user, matches, !user.locked else {
             audit.record(
                 .loginFailed, request,
                 [
                     "username": AuditLog.loggable(username: username),
-                    "reason": user == nil ? "unknown_user" : "wrong_password",
+                    "reason": user == nil ? "unknown_user" : matches ? "locked" : "wrong_password",
                 ])
             throw AuthError.invalidCredentials
         }
@@ -82,7 +83,7 @@ public struct SessionController: Sendable {
         try storeCall(logger) { () throws(StoreError) in
             try store.createSession(session, refreshTokenHash: refresh.hash, refreshExpiresAt: expiresAt)
         }
-        let accessToken = tokens.issueAccessToken(userID: user.id, username: user.username, sessionID: sessionID)
+        let accessToken = tokens.issueAccessToken(for: user, sessionID: sessionID)
         limits.loginSucceeded(username: username)
         audit.record(.loginSucceeded, request, ["username": user.username, "user_id": user.id, "session_id": sessionID])
         return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: refresh.value)
@@ -119,10 +120,12 @@ public struct SessionController: Sendable {
             // Answered as invalidRefreshToken, counted as reuse_detected.
             throw RefreshTokenReused()
         case .rotated(let session):
-            guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) })
+            // Locking ends the sessions too; this covers a lock that lands between the two reads.
+            guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) }),
+                !user.locked
             else { throw AuthError.invalidRefreshToken }
-            let accessToken = tokens.issueAccessToken(
-                userID: user.id, username: user.username, sessionID: session.id)
+            // The roles and app claims as they are now.
+            let accessToken = tokens.issueAccessToken(for: user, sessionID: session.id)
             return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: next.value)
         }
     }

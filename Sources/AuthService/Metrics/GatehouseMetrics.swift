@@ -61,7 +61,8 @@ public final class GatehouseMetrics: Sendable {
             "gatehouse_hash_queue_depth", help: "Password-hashing jobs waiting for a worker."
         ) { Double(hashingPool.queueDepth) }
         registry.gauge(
-            "gatehouse_store_queue_depth", help: "Store jobs (refresh, logout, /me) waiting for a worker."
+            "gatehouse_store_queue_depth",
+            help: "Store jobs (refresh, logout, /me, the admin API) waiting for a worker."
         ) { Double(storePool.queueDepth) }
         registry.gauge(
             "gatehouse_revoked_sessions", help: "Ended sessions held in memory, whose access tokens are refused."

@@ -96,6 +96,12 @@ struct SQLiteRow {
         let count = Int(sqlite3_column_bytes(statement, index))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
+
+    /// A `TEXT` column that may be `NULL`.
+    func optionalText(_ column: Int) throws(SQLiteError) -> String? {
+        guard sqlite3_column_type(statement, Int32(column)) != SQLITE_NULL else { return nil }
+        return try text(column)
+    }
 }
 
 /// A prepared statement, finalized when the object goes away.

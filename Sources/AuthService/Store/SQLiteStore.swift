@@ -1,3 +1,4 @@
+import JSON
 import MicroHTTP
 
 /// The embedded default ``UserStore``: one SQLite file in WAL mode.
@@ -53,21 +54,28 @@ public final class SQLiteStore: UserStore {
     public func createUser(id: String, username: String, passwordHash: String, createdAt: Int64) throws(StoreError)
         -> User
     {
+        try createUser(id: id, username: username, passwordHash: passwordHash, createdAt: createdAt, roles: [])
+    }
+
+    public func createUser(id: String, username: String, passwordHash: String, createdAt: Int64, roles: [String])
+        throws(StoreError) -> User
+    {
+        let roles = Array(Set(roles)).sorted()
         // The unique index decides: concurrent registrations of one name cannot both pass.
         let meanings = ConstraintMeanings(unique: StoreError(.usernameTaken, "a user with this username exists"))
         return try withConnection("creating user", constraints: meanings) { db throws(SQLiteError) in
             try db.run(
-                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                [.text(id), .text(username), .text(passwordHash), .integer(createdAt)]
+                "INSERT INTO users (id, username, password_hash, created_at, roles) VALUES (?, ?, ?, ?, ?)",
+                [.text(id), .text(username), .text(passwordHash), .integer(createdAt), .text(Self.encode(roles))]
             )
-            return User(id: id, username: username, passwordHash: passwordHash, createdAt: createdAt)
+            return User(id: id, username: username, passwordHash: passwordHash, createdAt: createdAt, roles: roles)
         }
     }
 
     public func user(named username: String) throws(StoreError) -> User? {
         try withConnection("finding user by name") { db throws(SQLiteError) in
             try db.query(
-                "SELECT id, username, password_hash, created_at FROM users WHERE username = ? COLLATE NOCASE",
+                "SELECT \(Self.userColumns) FROM users WHERE username = ? COLLATE NOCASE",
                 [.text(username)],
                 row: Self.user(from:)
             ).first
@@ -76,12 +84,12 @@ public final class SQLiteStore: UserStore {
 
     public func user(id: String) throws(StoreError) -> User? {
         try withConnection("finding user by id") { db throws(SQLiteError) in
-            try db.query(
-                "SELECT id, username, password_hash, created_at FROM users WHERE id = ?",
-                [.text(id)],
-                row: Self.user(from:)
-            ).first
+            try Self.user(id: id, in: db)
         }
+    }
+
+    private static func user(id: String, in db: SQLiteConnection) throws(SQLiteError) -> User? {
+        try db.query("SELECT \(userColumns) FROM users WHERE id = ?", [.text(id)], row: user(from:)).first
     }
 
     public func updatePasswordHash(userID: String, passwordHash: String) throws(StoreError) {
@@ -111,6 +119,91 @@ public final class SQLiteStore: UserStore {
         }
         guard deleted > 0 else {
             throw StoreError(.notFound, "deleting user: no such user")
+        }
+    }
+
+    // MARK: - Administration
+
+    public func updateUser(id: String, _ changes: UserChanges, at: Int64) throws(StoreError) -> UserUpdate {
+        let update = try withConnection("updating user") { db throws(SQLiteError) -> UserUpdate? in
+            try db.transaction { () throws(SQLiteError) -> UserUpdate? in
+                guard let before = try Self.user(id: id, in: db) else { return nil }
+                let roles = changes.roles(from: before.roles)
+                let metadata = changes.appMetadata ?? before.appMetadata
+                let locked = changes.locked ?? before.locked
+                let after = User(
+                    id: before.id, username: before.username, passwordHash: before.passwordHash,
+                    createdAt: before.createdAt, roles: roles, appMetadata: metadata, locked: locked)
+                guard after != before else { return UserUpdate(user: before, endedSessions: []) }
+                try db.run(
+                    "UPDATE users SET roles = ?, app_metadata = ?, locked = ? WHERE id = ?",
+                    [
+                        .text(Self.encode(roles)), metadata.map { .text(Self.encode($0)) } ?? .null,
+                        .integer(locked ? 1 : 0), .text(id),
+                    ]
+                )
+                // What its tokens say changed, or it may hold none: every session ends with the change.
+                let endsSessions =
+                    roles != before.roles || metadata != before.appMetadata || (locked && !before.locked)
+                let ended = endsSessions ? try Self.revokeSessions(userID: id, except: nil, at: at, in: db) : []
+                return UserUpdate(user: after, endedSessions: ended)
+            }
+        }
+        guard let update else {
+            throw StoreError(.notFound, "updating user: no such user")
+        }
+        return update
+    }
+
+    public func listUsers(limit: Int, after: String?, matching: String?) throws(StoreError) -> UserPage {
+        let limit = max(1, limit)
+        let users = try withConnection("listing users") { db throws(SQLiteError) in
+            // instr on lower(): a substring match without LIKE's wildcards (usernames are ASCII).
+            try db.query(
+                """
+                SELECT \(Self.userColumns) FROM users
+                WHERE (?1 IS NULL OR username > ?1 COLLATE NOCASE)
+                  AND (?2 IS NULL OR instr(lower(username), lower(?2)) > 0)
+                ORDER BY username COLLATE NOCASE
+                LIMIT ?3
+                """,
+                [
+                    after.map { .text($0) } ?? .null, matching.map { .text($0) } ?? .null,
+                    .integer(Int64(limit) + 1),
+                ],
+                row: Self.user(from:)
+            )
+        }
+        let page = Array(users.prefix(limit))
+        return UserPage(users: page, next: users.count > limit ? page.last?.username : nil)
+    }
+
+    public func revocationCursor() throws(StoreError) -> Int64 {
+        try withConnection("reading the revocation sequence") { db throws(SQLiteError) in
+            // sqlite_sequence keeps the largest position ever given, even after pruning.
+            try db.query("SELECT seq FROM sqlite_sequence WHERE name = 'session_revocations'") {
+                row throws(SQLiteError) in try row.int64(0)
+            }.first ?? 0
+        }
+    }
+
+    public func revocations(after cursor: Int64) throws(StoreError) -> RevocationBatch {
+        let rows = try withConnection("reading revocations") { db throws(SQLiteError) in
+            // One writer at a time: a position is visible only once every smaller one is.
+            try db.query(
+                "SELECT seq, session_id, expires_at FROM session_revocations WHERE seq > ? ORDER BY seq LIMIT 10000",
+                [.integer(cursor)]
+            ) { row throws(SQLiteError) in
+                RevocationRow(seq: try row.int64(0), id: try row.text(1), expiresAt: try row.int64(2))
+            }
+        }
+        return RevocationBatch(
+            sessions: rows.map { (id: $0.id, expiresAt: $0.expiresAt) }, cursor: rows.last?.seq ?? cursor)
+    }
+
+    public func pruneRevocations(now: Int64) throws(StoreError) {
+        try withConnection("pruning revocations") { db throws(SQLiteError) in
+            _ = try db.run("DELETE FROM session_revocations WHERE expires_at <= ?", [.integer(now)])
         }
     }
 
@@ -217,25 +310,32 @@ public final class SQLiteStore: UserStore {
     public func revokeSessions(userID: String, except: String?, at: Int64) throws(StoreError) -> [String] {
         try withConnection("revoking sessions of user") { db throws(SQLiteError) in
             try db.transaction { () throws(SQLiteError) -> [String] in
-                // `id IS NOT NULL` (no exception) holds for every row.
-                let revoked = try db.query(
-                    """
-                    UPDATE sessions SET revoked_at = ?
-                    WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
-                    RETURNING id
-                    """,
-                    [.integer(at), .text(userID), .integer(at), except.map { .text($0) } ?? .null]
-                ) { row throws(SQLiteError) in try row.text(0) }
-                try db.run(
-                    """
-                    DELETE FROM refresh_tokens WHERE session_id IN
-                    (SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NOT NULL)
-                    """,
-                    [.text(userID)]
-                )
-                return revoked
+                try Self.revokeSessions(userID: userID, except: except, at: at, in: db)
             }
         }
+    }
+
+    /// `revokeSessions`, inside the caller's transaction.
+    private static func revokeSessions(userID: String, except: String?, at: Int64, in db: SQLiteConnection)
+        throws(SQLiteError) -> [String]
+    {
+        // `id IS NOT NULL` (no exception) holds for every row.
+        let revoked = try db.query(
+            """
+            UPDATE sessions SET revoked_at = ?
+            WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
+            RETURNING id
+            """,
+            [.integer(at), .text(userID), .integer(at), except.map { .text($0) } ?? .null]
+        ) { row throws(SQLiteError) in try row.text(0) }
+        try db.run(
+            """
+            DELETE FROM refresh_tokens WHERE session_id IN
+            (SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NOT NULL)
+            """,
+            [.text(userID)]
+        )
+        return revoked
     }
 
     public func session(id: String) throws(StoreError) -> Session? {
@@ -349,8 +449,38 @@ public final class SQLiteStore: UserStore {
         }
     }
 
+    private struct RevocationRow: Sendable {
+        let seq: Int64
+        let id: String
+        let expiresAt: Int64
+    }
+
+    /// The columns ``user(from:)`` reads, in its order.
+    private static let userColumns = "id, username, password_hash, created_at, roles, app_metadata, locked"
+
     private static func user(from row: SQLiteRow) throws(SQLiteError) -> User {
-        User(id: try row.text(0), username: try row.text(1), passwordHash: try row.text(2), createdAt: try row.int64(3))
+        let rolesText = try row.text(4)
+        guard let roles = (try? JSONValue.parse(rolesText))?.arrayValue?.compactMap(\.stringValue) else {
+            throw .corrupt("the roles of a user are not a JSON array of strings")
+        }
+        var metadata: JSONObject?
+        if let text = try row.optionalText(5) {
+            guard let object = (try? JSONValue.parse(text))?.objectValue else {
+                throw .corrupt("the app_metadata of a user is not a JSON object")
+            }
+            metadata = object
+        }
+        return User(
+            id: try row.text(0), username: try row.text(1), passwordHash: try row.text(2), createdAt: try row.int64(3),
+            roles: roles, appMetadata: metadata, locked: try row.int64(6) != 0)
+    }
+
+    private static func encode(_ roles: [String]) -> String {
+        String(decoding: JSONValue.array(roles.map { .string($0) }).serialized(), as: UTF8.self)
+    }
+
+    private static func encode(_ object: JSONObject) -> String {
+        String(decoding: JSONValue.object(object).serialized(), as: UTF8.self)
     }
 
     private static func configure(_ db: SQLiteConnection) throws(SQLiteError) {
@@ -426,6 +556,35 @@ public final class SQLiteStore: UserStore {
             expires_at INTEGER NOT NULL
         );
         CREATE INDEX deleted_sessions_expires_at ON deleted_sessions (expires_at);
+        """,
+        // 2: roles, app claims and locking (issue #10), and the revocation sequence through which a
+        // running service learns of sessions another process (`gatehouse users ...`) ended.
         """
+        ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE users ADD COLUMN app_metadata TEXT;
+        ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+
+        -- Every session that ends, in the order it ended: AUTOINCREMENT never reuses a position.
+        -- Filled by the triggers below, so no writer can forget it.
+        CREATE TABLE session_revocations (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX session_revocations_expires_at ON session_revocations (expires_at);
+
+        CREATE TRIGGER sessions_revoked AFTER UPDATE OF revoked_at ON sessions
+        WHEN old.revoked_at IS NULL AND new.revoked_at IS NOT NULL
+        BEGIN
+            INSERT INTO session_revocations (session_id, expires_at) VALUES (new.id, new.expires_at);
+        END;
+
+        -- Sessions deleted with their user (ON DELETE CASCADE fires this too).
+        CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions
+        WHEN old.revoked_at IS NULL
+        BEGIN
+            INSERT INTO session_revocations (session_id, expires_at) VALUES (old.id, old.expires_at);
+        END;
+        """,
     ]
 }

@@ -31,6 +31,10 @@ public protocol UserStore: Sendable {
     ///   existing user is left unchanged.
     func createUser(id: String, username: String, passwordHash: String, createdAt: Int64) throws(StoreError) -> User
 
+    /// Creates a user with roles (``User/roles``), as ``createUser(id:username:passwordHash:createdAt:)``.
+    func createUser(id: String, username: String, passwordHash: String, createdAt: Int64, roles: [String])
+        throws(StoreError) -> User
+
     /// Finds a user by name, without regard to case.
     func user(named username: String) throws(StoreError) -> User?
 
@@ -90,6 +94,40 @@ public protocol UserStore: Sendable {
     /// Sessions that are revoked (or deleted with their user) and not yet expired at `now`, to fill
     /// the in-memory revocation set at start-up.
     func revokedSessions(now: Int64) throws(StoreError) -> [(id: String, expiresAt: Int64)]
+
+    // MARK: - Administration
+
+    /// Changes a user's roles, app claims or lock, and ends its sessions when that changes what its
+    /// tokens say or whether it may hold any (roles or app claims differ from before, or it is newly
+    /// locked): all in one step, so no token with the old roles outlives the change. A change to the
+    /// same values ends nothing.
+    /// - Parameters:
+    ///   - id: the user.
+    ///   - changes: what to change (already validated by the caller).
+    ///   - at: the time the sessions end.
+    /// - Returns: the user as stored now and the sessions this call ended.
+    /// - Throws: ``StoreError/Code/notFound`` if there is no such user; nothing is changed then.
+    func updateUser(id: String, _ changes: UserChanges, at: Int64) throws(StoreError) -> UserUpdate
+
+    /// A page of users in a stable order: by username without regard to case.
+    /// - Parameters:
+    ///   - limit: the most users to return (at least 1).
+    ///   - after: the username the previous page ended with (``UserPage/next``), or nil for the first page.
+    ///   - matching: only usernames containing this text, without regard to ASCII case; nil: all.
+    func listUsers(limit: Int, after: String?, matching: String?) throws(StoreError) -> UserPage
+
+    /// Where the revocation sequence stands now: every session ended later has a larger position.
+    /// Read it before ``revokedSessions(now:)`` at start-up, then poll ``revocations(after:)`` from it.
+    func revocationCursor() throws(StoreError) -> Int64
+
+    /// Sessions ended (revoked, or deleted with their user) after position `cursor` of the
+    /// revocation sequence, by any process using the store (`gatehouse users ...` included), in order.
+    /// - Parameter cursor: ``revocationCursor()`` or the ``RevocationBatch/cursor`` of the previous call.
+    func revocations(after cursor: Int64) throws(StoreError) -> RevocationBatch
+
+    /// Forgets revocation-sequence entries whose sessions expired before `now` (their tokens are
+    /// refused by their own `exp`). Positions are never reused.
+    func pruneRevocations(now: Int64) throws(StoreError)
 
     /// Checks, within a short bound, that the store can serve reads and writes now (readiness).
     func ping() throws(StoreError)

@@ -55,6 +55,16 @@ public struct AuthError: HTTPResponseError, Equatable {
             headers: ["Retry-After": String(retryAfter)])
     }
 
+    /// A valid token without the role the request needs.
+    public static func forbidden(_ message: String) -> AuthError { AuthError(403, "forbidden", message) }
+
+    /// A request that would leave the service in a state it refuses (an
+    /// administrator locking themselves out through the API, say).
+    public static func conflict(_ message: String) -> AuthError { AuthError(409, "conflict", message) }
+
+    /// No such resource (an unknown user id on the admin API, say).
+    public static func notFound(_ message: String) -> AuthError { AuthError(404, "not_found", message) }
+
     public static let storeUnavailable = AuthError(
         503, "unavailable", "The user store is not available right now; retry shortly.", headers: ["Retry-After": "2"])
 }

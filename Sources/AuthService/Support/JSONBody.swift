@@ -16,12 +16,14 @@ public struct JSONBody: Sendable {
     /// - Throws: 415 when the body is not declared as JSON; 400
     ///   `invalid_request` when it is empty, has more than ``maxValues`` members and elements,
     ///   is malformed, or is not an object.
-    public init(_ request: Request) throws(AuthError) {
+    /// - Parameter maxValues: the cap on members and elements (``maxValues`` unless the endpoint
+    ///   takes bigger bodies, as the admin API's `app_metadata`).
+    public init(_ request: Request, maxValues: Int = Self.maxValues) throws(AuthError) {
         guard request.mediaType == "application/json" else { throw .unsupportedMediaType }
         guard !request.body.isEmpty else { throw .invalidRequest("The request body is empty; send a JSON object.") }
-        guard Self.separators(in: request.body, upTo: Self.maxValues) < Self.maxValues else {
+        guard Self.separators(in: request.body, upTo: maxValues) < maxValues else {
             throw .invalidRequest(
-                "The request body has more than \(Self.maxValues) members and array elements; "
+                "The request body has more than \(maxValues) members and array elements; "
                     + "send only the fields the endpoint takes.")
         }
         let value: JSONValue

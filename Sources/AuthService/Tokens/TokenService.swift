@@ -1,5 +1,5 @@
 public import JOSE
-import JSON
+public import JSON
 public import MicroHTTP
 
 /// Who a verified access token says the caller is.
@@ -9,6 +9,12 @@ public struct AuthenticatedUser: Sendable, Equatable {
     public let sessionID: String
     public let tokenID: String
     public let expiresAt: Double
+    /// The token's `roles` claim; nil unless the check was asked for it
+    /// (``TokenService/authenticate(_:readingRoles:)``), or the token has none.
+    public let roles: [String]?
+
+    /// Whether the token's roles include `role` (false when they were not read).
+    public func hasRole(_ role: String) -> Bool { roles?.contains(role) ?? false }
 }
 
 /// Issues access tokens and checks the ones that come back. Pure CPU: no
@@ -54,9 +60,21 @@ public final class TokenService: Sendable {
         VerificationPolicy(issuer: issuer, audience: audience, leeway: Double(leeway))
     }
 
+    /// A signed access token for `user` in session `sessionID`: its current
+    /// roles and app claims from the store go into the `roles` and
+    /// `app_metadata` claims.
+    public func issueAccessToken(for user: User, sessionID: String) -> String {
+        issueAccessToken(
+            userID: user.id, username: user.username, sessionID: sessionID, roles: user.roles,
+            appMetadata: user.appMetadata)
+    }
+
     /// A signed access token for `user` in session `sessionID`, with claims
-    /// `iss`, `sub`, `user`, `iat`, `exp`, `jti`, `sid` (and `aud` when configured).
-    public func issueAccessToken(userID: String, username: String, sessionID: String) -> String {
+    /// `iss`, `sub`, `user`, `iat`, `exp`, `jti`, `sid`, `roles` (always, maybe
+    /// empty), `app_metadata` (when given) and `aud` (when configured).
+    public func issueAccessToken(
+        userID: String, username: String, sessionID: String, roles: [String] = [], appMetadata: JSONObject? = nil
+    ) -> String {
         let now = clock.seconds
         var claims: JSONObject = [
             "iss": .string(issuer),
@@ -66,7 +84,9 @@ public final class TokenService: Sendable {
             "exp": .number(Double(now + Int64(accessTTL))),
             "jti": .string(Base64URL.encode(SecureRandom.bytes(16))),
             "sid": .string(sessionID),
+            "roles": .array(roles.map { .string($0) }),
         ]
+        if let appMetadata { claims["app_metadata"] = .object(appMetadata) }
         if let audience { claims["aud"] = .string(audience) }
         return keys.keySet.signer.sign(claims)
     }
@@ -75,6 +95,13 @@ public final class TokenService: Sendable {
     /// - Throws: 401 `token_missing` without credentials, 401 `invalid_token`
     ///   (with the reason) for anything refused.
     public func authenticate(_ request: Request) throws(AuthError) -> AuthenticatedUser {
+        try authenticate(request, readingRoles: false)
+    }
+
+    /// Verifies the token a request carries, and with `readingRoles` also
+    /// reads its `roles` claim (which parses the whole payload: only the
+    /// routes that need roles ask for them).
+    public func authenticate(_ request: Request, readingRoles: Bool) throws(AuthError) -> AuthenticatedUser {
         guard var header = request.headers["Authorization"] else {
             verifications.increment(.missing)
             throw .tokenMissing
@@ -89,7 +116,8 @@ public final class TokenService: Sendable {
                 return .failure(error)
             }
             do throws(AuthError) {
-                return .success(try authenticate(utf8: UnsafeBufferPointer(rebasing: bytes[range])))
+                return .success(
+                    try authenticate(utf8: UnsafeBufferPointer(rebasing: bytes[range]), readingRoles: readingRoles))
             } catch {
                 return .failure(error)
             }
@@ -97,17 +125,23 @@ public final class TokenService: Sendable {
         return try result.get()
     }
 
-    /// Verifies a compact token.
+    /// Verifies a compact token, reading its roles too.
     public func authenticate(token: some StringProtocol) throws(AuthError) -> AuthenticatedUser {
         var token = String(token)
         let result = token.withUTF8 { bytes -> Result<AuthenticatedUser, AuthError> in
-            do throws(AuthError) { return .success(try authenticate(utf8: bytes)) } catch { return .failure(error) }
+            do throws(AuthError) {
+                return .success(try authenticate(utf8: bytes, readingRoles: true))
+            } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
 
     /// Checks a token and counts the result.
-    private func authenticate(utf8 token: UnsafeBufferPointer<UInt8>) throws(AuthError) -> AuthenticatedUser {
+    private func authenticate(utf8 token: UnsafeBufferPointer<UInt8>, readingRoles: Bool) throws(AuthError)
+        -> AuthenticatedUser
+    {
         let verified: VerifiedToken
         do {
             verified = try keys.keySet.verifier.verify(utf8: token, now: clock.now)
@@ -126,9 +160,11 @@ public final class TokenService: Sendable {
             throw .invalidToken("the session has ended")
         }
         verifications.increment(.valid)
+        // Tokens issued before roles existed have none: nil, like no roles.
+        let roles = readingRoles ? verified.claims["roles"]?.arrayValue?.compactMap(\.stringValue) : nil
         return AuthenticatedUser(
             userID: subject, username: username, sessionID: sessionID, tokenID: tokenID,
-            expiresAt: verified.expiresAt)
+            expiresAt: verified.expiresAt, roles: roles)
     }
 }
 
