@@ -611,7 +611,11 @@ private func queue(_ response: Response, on connection: OpaquePointer) -> MHD_Re
     guard let created else { return .NO }
     defer { MHD_destroy_response(created) }
     for field in response.headers.fields {
-        guard MHD_add_response_header(created, field.name, field.value) == .YES else { return .NO }
+        // libmicrohttpd refuses a field it cannot send: an empty value, or a
+        // name or value with a line break (response splitting). Such a field
+        // is left out; the response still goes out, rather than the
+        // connection being dropped with no answer at all.
+        _ = MHD_add_response_header(created, field.name, field.value)
     }
     return MHD_queue_response(connection, UInt32(clamping: response.status), created)
 }

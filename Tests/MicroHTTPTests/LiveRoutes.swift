@@ -32,6 +32,13 @@ enum LiveRoutes {
         }
         router.get("/rate-limited") { _ in throw SlowDown() }
         router.get("/broken") { _ in throw SecretFailure() }
+        router.get("/unsendable-headers") { _ in
+            var response = Response.json(["sent": true])
+            response.headers.add("X-Empty", "")
+            response.headers.add("X-Split", "a\r\nSet-Cookie: stolen=1")
+            response.headers.add("X-Fine", "yes")
+            return response
+        }
         router.add(.get, "/deferred-rate-limited", on: pool) { _ in throw SlowDown() }
         router.add(.get, "/deferred-broken", on: pool) { _ in throw SecretFailure() }
         router.add(.post, "/slow", on: pool, slow(milliseconds: 300))
