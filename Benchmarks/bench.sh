@@ -15,8 +15,9 @@
 #      and ES256 once more with the signature cache off; ES256 against HS256;
 #   7. the JOSE micro-benchmark (sign/verify per algorithm against a raw reused HMAC);
 #   8. what metrics and the request log cost GET /protected: BENCH_AB_ROUNDS
-#      rounds, each one run with GATEHOUSE_METRICS=off GATEHOUSE_ACCESS_LOG=off
-#      and one with both on (the default), alternating; medians compared.
+#      rounds of three runs (both off, metrics only, both on: the default),
+#      medians compared; and the instructions per request of each under
+#      valgrind (callgrind), which a busy machine does not change.
 # Servers run pinned to one core with one worker thread, wrk to the other
 # (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
 # It prints a Markdown table and writes it to .build/bench-results.md.
@@ -477,36 +478,46 @@ fi
 
 # MARK: - What counting and logging cost
 
-# The same store and token, GET /protected with metrics and the request log
-# off, then on (the default: every request counted, timed and logged to the
-# log file), alternating so that a change of load on the machine falls on
-# both. The medians of req/s and of server CPU per request are compared.
+# The same store and token, GET /protected three ways: metrics and the
+# request log off ("off"), metrics on and the log off ("metrics"), both on
+# ("on", the default: every request counted, timed and logged to the log
+# file). The three alternate, round after round, so that a change of load on
+# the machine falls on all of them; the medians of req/s and of server CPU
+# per request are compared.
 COUNTING_STATE=skipped
+COUNTING_MODES=(off metrics on)
+counting_settings() { # mode
+    case $1 in
+    off) echo GATEHOUSE_METRICS=off GATEHOUSE_ACCESS_LOG=off ;;
+    metrics) echo GATEHOUSE_METRICS=on GATEHOUSE_ACCESS_LOG=off ;;
+    on) echo GATEHOUSE_METRICS=on GATEHOUSE_ACCESS_LOG=on ;;
+    esac
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+declare -A COUNTING_RPS=() COUNTING_CPU=() # mode -> median
 if ((BENCH_AB_ROUNDS > 0)); then
-    echo "== GET /protected, metrics and request log off vs on: $BENCH_AB_ROUNDS rounds of $D each"
+    echo "== GET /protected with metrics and the request log off, metrics only, both: $BENCH_AB_ROUNDS rounds of $D each"
     for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
-        for mode in off on; do
+        for mode in "${COUNTING_MODES[@]}"; do
             log="$WORK/gatehouse-counting-$mode-$round.log"
-            start_gatehouse "$WORK/data" "$log" GATEHOUSE_METRICS="$mode" GATEHOUSE_ACCESS_LOG="$mode" ||
-                fail "gatehouse did not start with GATEHOUSE_METRICS=$mode"
+            read -r -a settings <<<"$(counting_settings "$mode")"
+            start_gatehouse "$WORK/data" "$log" "${settings[@]}" || fail "gatehouse did not start with ${settings[*]}"
             status=$(http_status "$WORK/protected.json" "$BASE/protected" -H "$AUTH")
             [[ $status == 200 ]] || fail "GET /protected ($mode) answered $status: $(cat "$WORK/protected.json")"
             run_wrk "$WORK/counting-$mode-$round.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency -H "$AUTH" \
                 "$BASE/protected"
-            summary "GET /protected, metrics and request log $mode, round $round" "$WORK/counting-$mode-$round.txt"
+            summary "GET /protected, ${settings[*]}, round $round" "$WORK/counting-$mode-$round.txt"
             check_alive "$GATEHOUSE_PID" gatehouse "$log"
             stop_process "$GATEHOUSE_PID"
         done
     done
-    for mode in off on; do
-        declare "COUNTING_RPS_${mode^^}=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
-            wrk_rps "$WORK/counting-$mode-$round.txt"; echo; done | median)"
-        declare "COUNTING_CPU_${mode^^}=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
-            wrk_cpu_per_request_us "$WORK/counting-$mode-$round.txt"; echo; done | grep -v '^-$' | median)"
+    for mode in "${COUNTING_MODES[@]}"; do
+        COUNTING_RPS[$mode]=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
+            wrk_rps "$WORK/counting-$mode-$round.txt"; echo; done | median)
+        COUNTING_CPU[$mode]=$(for round in $(seq 1 "$BENCH_AB_ROUNDS"); do
+            wrk_cpu_per_request_us "$WORK/counting-$mode-$round.txt"; echo; done | grep -v '^-$' | median)
+        echo "  median, $mode: ${COUNTING_RPS[$mode]} req/s, ${COUNTING_CPU[$mode]} us CPU/request"
     done
-    echo "  median: off $COUNTING_RPS_OFF req/s, $COUNTING_CPU_OFF us CPU/request;" \
-        "on $COUNTING_RPS_ON req/s, $COUNTING_CPU_ON us CPU/request"
     COUNTING_STATE=done
 fi
 
@@ -710,21 +721,21 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
             "same as /protected: $(ratio "$(wrk_rps "$WORK/revoked.txt")" "$PROTECTED_RPS")x of it"
     fi
     if [[ $COUNTING_STATE == done ]]; then
-        # off's CPU per request over on's: near 1.00x, counting and logging add nothing measurable.
-        COUNTING_CPU_RATIO=$(ratio "$COUNTING_CPU_OFF" "$COUNTING_CPU_ON")
-        for mode in off on; do
-            rps_name=COUNTING_RPS_${mode^^}
-            cpu_name=COUNTING_CPU_${mode^^}
-            if [[ $mode == on ]]; then
-                # No verdict on time: two runs of one binary differ by up to 20% here.
-                # The instruction counts below decide.
-                target="of off: CPU/request ${COUNTING_CPU_RATIO}x, req/s $(ratio "$COUNTING_RPS_ON" "$COUNTING_RPS_OFF")x"
-            else
-                target="-"
+        # No verdict on time: two runs of one binary differ by up to 20% on
+        # a shared machine. The instruction counts below decide.
+        for mode in "${COUNTING_MODES[@]}"; do
+            case $mode in
+            off) what="metrics and request log off"; target="-" ;;
+            metrics) what="metrics on, request log off"; base=off ;;
+            on) what="metrics and request log on (the default)"; base=metrics ;;
+            esac
+            if [[ $mode != off ]]; then
+                target="CPU/request $(ratio "${COUNTING_CPU[$mode]}" "${COUNTING_CPU[$base]}")x of"
+                target+=" the row above's, req/s $(ratio "${COUNTING_RPS[$mode]}" "${COUNTING_RPS[$base]}")x"
             fi
-            echo "| GET /protected, metrics and request log $mode (median of $BENCH_AB_ROUNDS) |" \
-                "$(grouped "${!rps_name%.*}") | - | - | $(ratio "${!rps_name}" "$BARE_RPS")x | $target |" \
-                "${!cpu_name} us | - | - |"
+            echo "| GET /protected, $what (median of $BENCH_AB_ROUNDS) |" \
+                "$(grouped "${COUNTING_RPS[$mode]%.*}") | - | - | $(ratio "${COUNTING_RPS[$mode]}" "$BARE_RPS")x |" \
+                "$target | ${COUNTING_CPU[$mode]} us | - | - |"
         done
     fi
     if [[ -n ${INSTRUCTIONS[on]:-} ]]; then
