@@ -810,7 +810,12 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
     fi
     echo "- gatehouse exit status after SIGTERM: $GATEHOUSE_EXIT"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
-    echo "- command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_SOAK_SECONDS=$BENCH_SOAK_SECONDS make bench\`"
+    settings_line=
+    for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
+        BENCH_JOSE_SECONDS BENCH_REVOKED BENCH_AB_ROUNDS; do
+        settings_line+="$name=${!name} "
+    done
+    echo "- command: \`${settings_line}BENCH_ALGORITHMS='${BENCH_ALGORITHMS[*]}' make bench\`"
     echo
     echo "wrk commands (token elided):"
     echo
