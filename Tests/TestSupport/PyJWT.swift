@@ -235,53 +235,19 @@ public enum PyJWT {
         }
     }
 
+    /// Runs the interpreter through `VenvTool` (files for the streams, a
+    /// timeout, loopback kept off any proxy).
     private static func run(python: String, arguments: [String], input: String, timeout: Double) throws -> Run {
-        // Files, not pipes: nothing can fill up and stall either side.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "gatehouse-pyjwt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let inputURL = directory.appendingPathComponent("stdin")
-        let outputURL = directory.appendingPathComponent("stdout")
-        let errorsURL = directory.appendingPathComponent("stderr")
-        try Data(input.utf8).write(to: inputURL)
-        for url in [outputURL, errorsURL] { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let inputHandle = try FileHandle(forReadingFrom: inputURL)
-        let outputHandle = try FileHandle(forWritingTo: outputURL)
-        let errorsHandle = try FileHandle(forWritingTo: errorsURL)
-        defer { for handle in [inputHandle, outputHandle, errorsHandle] { try? handle.close() } }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        environment["PYTHONUTF8"] = "1"
-        // The JWKS is on loopback: never send its request to a proxy.
-        for name in ["no_proxy", "NO_PROXY"] {
-            environment[name] = [environment[name], "127.0.0.1,localhost,::1"].compactMap { $0 }
-                .joined(separator: ",")
-        }
-        process.environment = environment
-        process.standardInput = inputHandle
-        process.standardOutput = outputHandle
-        process.standardError = errorsHandle
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
         do {
-            try process.run()
-        } catch {
-            throw PyJWTError("could not start \(python): \(error); run `make venv`")
+            let result = try VenvTool.withScratchDirectory { directory in
+                try VenvTool.run(
+                    python, arguments: arguments, input: input, workingDirectory: directory, timeout: timeout,
+                    missingHint: "Python for the interop tests")
+            }
+            return Run(status: result.status, output: result.output, errors: result.errors)
+        } catch let error as VenvToolError {
+            throw PyJWTError(error.description)
         }
-        let read = { (url: URL) in (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
-        if exited.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw PyJWTError(
-                "\(arguments.first ?? "python") did not finish within \(timeout) s; stderr:\n\(read(errorsURL))")
-        }
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: read(outputURL), errors: read(errorsURL))
     }
 }
 
