@@ -4,10 +4,12 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build needs (C libraries behind the system-library targets).
-BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev pkg-config
+BUILD_PACKAGES := libmicrohttpd-dev libssl-dev libargon2-dev libsqlite3-dev libpq-dev pkg-config
 # Debian packages only the tests and benchmarks need (nginx: the reverse-proxy
-# tests start their own on loopback and stop it; nothing is left running).
-TEST_PACKAGES := wrk apache2-utils nginx
+# tests start their own on loopback and stop it; postgresql: the PostgreSQL
+# store tests run their own server (initdb in a temporary directory, on a
+# loopback port, as the postgres user) and stop it; nothing is left running).
+TEST_PACKAGES := wrk apache2-utils nginx postgresql
 # Debian packages only `make bench` needs besides those: valgrind counts the
 # instructions a request executes (objcopy, in binutils, strips the copy it runs).
 BENCH_PACKAGES := valgrind binutils

@@ -38,6 +38,12 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // PostgreSQL, the shared store for several instances (GATEHOUSE_DATABASE_URL=postgres://...).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
 
         // MARK: - Compiled-in files
 
@@ -59,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "AuthService",
-            dependencies: ["MicroHTTP", "JOSE", "JSON", "CArgon2", "CSQLite", "COpenAPI"],
+            dependencies: ["MicroHTTP", "JOSE", "JSON", "CArgon2", "CSQLite", "CLibPQ", "COpenAPI"],
             swiftSettings: swiftSettings
         ),
 
