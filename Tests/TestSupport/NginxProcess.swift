@@ -94,47 +94,10 @@ public final class NginxProcess: @unchecked Sendable {
     }
 
     /// Starts `binary` with stdin from /dev/null and stdout and stderr
-    /// appended to `output`.
-    ///
-    /// `posix_spawn` rather than Foundation's `Process`: the child must start
-    /// with no signal blocked. A child inherits the spawning thread's signal
-    /// mask, and the test runner's threads block most signals (SIGQUIT
-    /// among them), so an nginx started by `Process` never sees the SIGQUIT
-    /// that stops it gracefully.
+    /// appended to `output`, with no signal blocked (`spawnChild`: nginx must
+    /// see the SIGQUIT that stops it gracefully).
     private static func spawn(_ binary: String, arguments: [String], output: String) throws -> Int32 {
-        var attributes = posix_spawnattr_t()
-        var actions = posix_spawn_file_actions_t()
-        guard posix_spawnattr_init(&attributes) == 0 else { throw HarnessError("posix_spawnattr_init failed") }
-        defer { posix_spawnattr_destroy(&attributes) }
-        guard posix_spawn_file_actions_init(&actions) == 0 else {
-            throw HarnessError("posix_spawn_file_actions_init failed")
-        }
-        defer { posix_spawn_file_actions_destroy(&actions) }
-
-        var none = sigset_t()
-        sigemptyset(&none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM] {
-            sigaddset(&defaults, signal)
-        }
-        var rc = posix_spawnattr_setsigmask(&attributes, &none)
-        if rc == 0 { rc = posix_spawnattr_setsigdefault(&attributes, &defaults) }
-        if rc == 0 { rc = posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) }
-        if rc == 0 { rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
-        if rc == 0 {
-            rc = posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        }
-        if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, 1, 2) }
-        guard rc == 0 else { throw HarnessError("posix_spawn set-up failed: \(String(cString: strerror(rc)))") }
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var pid: pid_t = 0
-        rc = posix_spawn(&pid, binary, &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw HarnessError("could not start \(binary): \(String(cString: strerror(rc)))") }
-        return pid
+        try spawnChild(binary, arguments: arguments, output: output)
     }
 
     /// Whether nginx has not exited yet; reaps it once it has.
