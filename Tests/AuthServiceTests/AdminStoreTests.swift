@@ -2,30 +2,20 @@ import Foundation
 import JSON
 import MicroHTTP
 import Testing
+import TestSupport
 
 @testable import AuthService
-
-/// A store on a fresh file, and the file's path (for a second connection, as
-/// `gatehouse users` opens one beside the service).
-private func withAdminStore<T>(_ body: (SQLiteStore, String) throws -> T) throws -> T {
-    let directory = NSTemporaryDirectory() + "gatehouse-admin-store-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store = try SQLiteStore(path: directory + "/gatehouse.db")
-    defer { store.close() }
-    return try body(store, directory + "/gatehouse.db")
-}
 
 private let now: Int64 = 1_800_000_000
 
 @discardableResult
-private func user(_ store: SQLiteStore, _ name: String, roles: [String] = []) throws -> User {
+private func user(_ store: any UserStore, _ name: String, roles: [String] = []) throws -> User {
     try store.createUser(
         id: "id-" + name, username: name, passwordHash: "$argon2id$x", createdAt: now, roles: roles)
 }
 
 @discardableResult
-private func session(_ store: SQLiteStore, _ id: String, of userID: String, expires: Int64 = now + 3600) throws
+private func session(_ store: any UserStore, _ id: String, of userID: String, expires: Int64 = now + 3600) throws
     -> Session
 {
     let session = Session(id: id, userID: userID, createdAt: now, expiresAt: expires)
@@ -33,10 +23,11 @@ private func session(_ store: SQLiteStore, _ id: String, of userID: String, expi
     return session
 }
 
-@Suite("SQLiteStore: roles, app claims, locking, the revocation sequence")
+@Suite("Stores: roles, app claims, locking, the revocation sequence", .postgres)
 struct AdminStoreTests {
-    @Test func aNewUserHasItsRolesSortedAndNoAppClaims() throws {
-        try withAdminStore { store, _ throws in
+    @Test(arguments: StoreBackend.allCases)
+    func aNewUserHasItsRolesSortedAndNoAppClaims(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let created = try user(store, "alice", roles: ["b", "a", "b"])
             #expect(created.roles == ["a", "b"])
             let read = try #require(try store.user(named: "ALICE"))
@@ -46,8 +37,9 @@ struct AdminStoreTests {
         }
     }
 
-    @Test func changingRolesOrClaimsOrLockingEndsEveryLiveSessionInTheSameStep() throws {
-        try withAdminStore { store, _ throws in
+    @Test(arguments: StoreBackend.allCases)
+    func changingRolesOrClaimsOrLockingEndsEveryLiveSessionInTheSameStep(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let alice = try user(store, "alice")
             try session(store, "s1", of: alice.id)
             try session(store, "s2", of: alice.id)
@@ -87,8 +79,9 @@ struct AdminStoreTests {
         }
     }
 
-    @Test func anUnknownUserIsNotFoundAndNothingChanges() throws {
-        try withAdminStore { store, _ throws in
+    @Test(arguments: StoreBackend.allCases)
+    func anUnknownUserIsNotFoundAndNothingChanges(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let error = #expect(throws: StoreError.self) {
                 try store.updateUser(id: "nobody", UserChanges(roles: ["admin"]), at: now)
             }
@@ -97,8 +90,9 @@ struct AdminStoreTests {
         }
     }
 
-    @Test func pagesCoverEveryUserOnceInUsernameOrderAndQFiltersWithoutCase() throws {
-        try withAdminStore { store, _ throws in
+    @Test(arguments: StoreBackend.allCases)
+    func pagesCoverEveryUserOnceInUsernameOrderAndQFiltersWithoutCase(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let names = ["bob", "Alice", "carol", "dave", "Eve", "alina", "mallory"]
             for name in names { try user(store, name) }
             var seen: [String] = []
@@ -118,8 +112,9 @@ struct AdminStoreTests {
         }
     }
 
-    @Test func theRevocationSequenceListsEverySessionEndedByAnyConnectionInOrder() throws {
-        try withAdminStore { store, path throws in
+    @Test(arguments: StoreBackend.allCases)
+    func theRevocationSequenceListsEverySessionEndedByAnyConnectionInOrder(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, location throws in
             let alice = try user(store, "alice")
             let bob = try user(store, "bob")
             for id in ["a1", "a2", "a3"] { try session(store, id, of: alice.id) }
@@ -131,7 +126,7 @@ struct AdminStoreTests {
             // Revoking it again adds nothing.
             try store.revokeSession(id: "a1", at: now + 1)
             // Another process: the command line.
-            let other = try SQLiteStore(path: path)
+            let other = try location.open()
             _ = try other.updateUser(id: alice.id, UserChanges(grant: ["admin"]), at: now)
             try other.deleteUser(id: bob.id)
             other.close()
@@ -154,8 +149,9 @@ struct AdminStoreTests {
         }
     }
 
-    @Test func theFeedBringsSessionsAnotherConnectionEndedIntoTheRevocationList() throws {
-        try withAdminStore { store, path throws in
+    @Test(arguments: StoreBackend.allCases)
+    func theFeedBringsSessionsAnotherConnectionEndedIntoTheRevocationList(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, location throws in
             let alice = try user(store, "alice")
             try session(store, "s1", of: alice.id)
             try session(store, "s2", of: alice.id)
@@ -164,7 +160,7 @@ struct AdminStoreTests {
                 store: store, revocations: revocations, cursor: try store.revocationCursor(),
                 clock: ManualClock(start: Double(now)).clock, logger: Logger(sink: MemoryLogSink()))
             #expect(feed.poll() == 0)
-            let other = try SQLiteStore(path: path)
+            let other = try location.open()
             _ = try other.updateUser(id: alice.id, UserChanges(locked: true), at: now)
             other.close()
             #expect(!revocations.isRevoked("s1"))

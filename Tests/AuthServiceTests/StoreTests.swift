@@ -3,6 +3,7 @@ import Foundation
 import MicroHTTP
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import AuthService
 
@@ -14,16 +15,6 @@ private func withScratchDirectory<T>(_ body: (String) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try body(path)
-}
-
-/// A store on a fresh file of its own.
-private func withStore<T>(_ body: (SQLiteStore, String) throws -> T) throws -> T {
-    try withScratchDirectory { directory throws in
-        let path = directory + "/gatehouse.db"
-        let store = try SQLiteStore(path: path)
-        defer { store.close() }
-        return try body(store, path)
-    }
 }
 
 /// Runs `body(i)` for each `i` in `0..<count` on its own thread, all released at once; returns when
@@ -56,7 +47,7 @@ private let day: Int64 = 86400
 /// A user with one session and its first refresh token.
 @discardableResult
 private func openSession(
-    _ store: SQLiteStore,
+    _ store: any UserStore,
     userID: String = "u1",
     sessionID: String = "s1",
     refreshHash: [UInt8],
@@ -73,11 +64,11 @@ private func openSession(
 
 // MARK: - Users
 
-@Suite("SQLiteStore: users")
-struct SQLiteStoreUserTests {
-    @Test("a created user is found by id and by name in any case")
-    func createAndFind() throws {
-        try withStore { store, _ throws in
+@Suite("Stores: users", .postgres)
+struct StoreUserTests {
+    @Test("a created user is found by id and by name in any case", arguments: StoreBackend.allCases)
+    func createAndFind(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let created = try store.createUser(id: "u1", username: "Alice", passwordHash: "$argon2id$x", createdAt: 42)
             #expect(created == User(id: "u1", username: "Alice", passwordHash: "$argon2id$x", createdAt: 42))
             #expect(try store.user(id: "u1") == created)
@@ -89,9 +80,9 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("registering an existing name in another case is usernameTaken and leaves the original unchanged")
-    func duplicateUsername() throws {
-        try withStore { store, _ throws in
+    @Test("registering an existing name in another case is usernameTaken and leaves the original unchanged", arguments: StoreBackend.allCases)
+    func duplicateUsername(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let original = try store.createUser(id: "u1", username: "alice", passwordHash: "original", createdAt: 1)
             let error = #expect(throws: StoreError.self) {
                 try store.createUser(id: "u2", username: "ALICE", passwordHash: "attacker", createdAt: 2)
@@ -102,9 +93,9 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("24 concurrent registrations of one name on one store: exactly one succeeds")
-    func concurrentRegistrations() throws {
-        try withStore { store, _ throws in
+    @Test("24 concurrent registrations of one name on one store: exactly one succeeds", arguments: StoreBackend.allCases)
+    func concurrentRegistrations(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let outcomes = LockedValue<[Result<User, StoreError>]>([])
             onThreads(24) { index in
                 let name = index % 2 == 0 ? "racer" : "RACER"
@@ -122,11 +113,12 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("24 concurrent registrations of one name over four connections to one file: exactly one succeeds")
-    func concurrentRegistrationsAcrossConnections() throws {
-        try withScratchDirectory { directory throws in
-            let path = directory + "/gatehouse.db"
-            let stores = try (0..<4).map { _ in try SQLiteStore(path: path) }
+    @Test(
+        "24 concurrent registrations of one name over four stores on one database: exactly one succeeds",
+        arguments: StoreBackend.allCases)
+    func concurrentRegistrationsAcrossConnections(_ backend: StoreBackend) throws {
+        try withStoreLocation(backend) { location throws in
+            let stores = try (0..<4).map { _ in try location.open() }
             defer {
                 for store in stores {
                     store.close()
@@ -147,9 +139,9 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("updatePasswordHash replaces the hash; an unknown user is notFound")
-    func updatePasswordHash() throws {
-        try withStore { store, _ throws in
+    @Test("updatePasswordHash replaces the hash; an unknown user is notFound", arguments: StoreBackend.allCases)
+    func updatePasswordHash(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             _ = try store.createUser(id: "u1", username: "alice", passwordHash: "old", createdAt: 1)
             try store.updatePasswordHash(userID: "u1", passwordHash: "new")
             #expect(try store.user(id: "u1")?.passwordHash == "new")
@@ -160,18 +152,18 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("text is stored exactly: empty strings, non-ASCII, quotes")
-    func textRoundTrip() throws {
-        try withStore { store, _ throws in
+    @Test("text is stored exactly: empty strings, non-ASCII, quotes", arguments: StoreBackend.allCases)
+    func textRoundTrip(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let user = try store.createUser(id: "ü'1\"", username: "Zoë.o'b_@-", passwordHash: "", createdAt: -5)
             #expect(try store.user(id: "ü'1\"") == user)
             #expect(try store.user(named: "zoë.O'B_@-") == user)
         }
     }
 
-    @Test("deleteUser removes the user with its sessions and refresh tokens")
-    func deleteUserCascades() throws {
-        try withStore { store, _ throws in
+    @Test("deleteUser removes the user with its sessions and refresh tokens", arguments: StoreBackend.allCases)
+    func deleteUserCascades(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(store, refreshHash: hash, now: now)
@@ -200,9 +192,9 @@ struct SQLiteStoreUserTests {
         }
     }
 
-    @Test("a deleted user's sessions stay listed as revoked until they expire")
-    func deletedSessionsStayRevoked() throws {
-        try withStore { store, _ throws in
+    @Test("a deleted user's sessions stay listed as revoked until they expire", arguments: StoreBackend.allCases)
+    func deletedSessionsStayRevoked(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             try openSession(store, refreshHash: randomHash(), now: now, refreshTTL: day)
             try store.deleteUser(id: "u1")
@@ -214,11 +206,11 @@ struct SQLiteStoreUserTests {
 
 // MARK: - Sessions and refresh tokens
 
-@Suite("SQLiteStore: sessions and refresh tokens")
-struct SQLiteStoreSessionTests {
-    @Test("createSession stores the session; for an unknown user it is notFound")
-    func createSession() throws {
-        try withStore { store, _ throws in
+@Suite("Stores: sessions and refresh tokens", .postgres)
+struct StoreSessionTests {
+    @Test("createSession stores the session; for an unknown user it is notFound", arguments: StoreBackend.allCases)
+    func createSession(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let session = try openSession(store, refreshHash: randomHash())
             #expect(try store.session(id: "s1") == session)
             #expect(try store.session(id: "nope") == nil)
@@ -233,9 +225,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("rotation consumes the token; presenting it again is reuse; the successor rotates")
-    func rotateThenReuse() throws {
-        try withStore { store, _ throws in
+    @Test("rotation consumes the token; presenting it again is reuse; the successor rotates", arguments: StoreBackend.allCases)
+    func rotateThenReuse(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let first = randomHash()
             let second = randomHash()
@@ -265,9 +257,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("rotation moves the session's expiry to the successor's when that is later, never earlier")
-    func rotationExtendsSession() throws {
-        try withStore { store, _ throws in
+    @Test("rotation moves the session's expiry to the successor's when that is later, never earlier", arguments: StoreBackend.allCases)
+    func rotationExtendsSession(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let first = randomHash()
             let second = randomHash()
@@ -289,9 +281,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("unknown, expired and expired-session tokens are invalid")
-    func invalidTokens() throws {
-        try withStore { store, _ throws in
+    @Test("unknown, expired and expired-session tokens are invalid", arguments: StoreBackend.allCases)
+    func invalidTokens(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(store, refreshHash: hash, now: now, refreshTTL: day)
@@ -316,9 +308,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("a refresh token that outlives its session is invalid once the session has expired")
-    func expiredSession() throws {
-        try withStore { store, _ throws in
+    @Test("a refresh token that outlives its session is invalid once the session has expired", arguments: StoreBackend.allCases)
+    func expiredSession(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let hash = randomHash()
             _ = try store.createUser(id: "u1", username: "alice", passwordHash: "h", createdAt: now)
@@ -333,9 +325,11 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("two concurrent rotations of one token on one store: one rotated, one reused", arguments: 0..<10)
-    func concurrentRotation(round: Int) throws {
-        try withStore { store, _ throws in
+    @Test(
+        "two concurrent rotations of one token on one store (PostgreSQL: two pool connections): one rotated, one reused",
+        arguments: StoreBackend.allCases, 0..<10)
+    func concurrentRotation(_ backend: StoreBackend, round: Int) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(store, sessionID: "s\(round)", refreshHash: hash, now: now)
@@ -351,11 +345,12 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("two concurrent rotations of one token over two connections: one rotated, one reused", arguments: 0..<5)
-    func concurrentRotationAcrossConnections(round: Int) throws {
-        try withScratchDirectory { directory throws in
-            let path = directory + "/gatehouse.db"
-            let stores = [try SQLiteStore(path: path), try SQLiteStore(path: path)]
+    @Test(
+        "two concurrent rotations of one token over two stores (two instances): one rotated, one reused",
+        arguments: StoreBackend.allCases, 0..<5)
+    func concurrentRotationAcrossConnections(_ backend: StoreBackend, round: Int) throws {
+        try withStoreLocation(backend) { location throws in
+            let stores = [try location.open(), try location.open()]
             defer {
                 for store in stores {
                     store.close()
@@ -363,24 +358,35 @@ struct SQLiteStoreSessionTests {
             }
             let now: Int64 = 1_000_000
             let hash = randomHash()
+            let successors = [randomHash(), randomHash()]
             try openSession(stores[0], refreshHash: hash, now: now)
-            let outcomes = LockedValue<[Result<RefreshRotation, StoreError>]>([])
+            let outcomes = LockedValue<[Int: Result<RefreshRotation, StoreError>]>([:])
             onThreads(2) { index in
                 let outcome = Result { () throws(StoreError) -> RefreshRotation in
                     try stores[index].rotateRefreshToken(
-                        hash: hash, newHash: randomHash(), newExpiresAt: now + day, now: now + 1)
+                        hash: hash, newHash: successors[index], newExpiresAt: now + day, now: now + 1)
                 }
-                outcomes.withLock { $0.append(outcome) }
+                outcomes.withLock { $0[index] = outcome }
             }
-            let all = try outcomes.withLock { $0 }.map { try $0.get() }
-            #expect(all.count { if case .rotated = $0 { true } else { false } } == 1)
-            #expect(all.count { $0 == .reused(sessionID: "s1") } == 1)
+            let all = try outcomes.withLock { $0 }.mapValues { try $0.get() }
+            #expect(all.values.count { if case .rotated = $0 { true } else { false } } == 1)
+            #expect(all.values.count { $0 == .reused(sessionID: "s1") } == 1)
+
+            // The reuse rule, as SessionController applies it: the instance that saw the replay ends
+            // the session, and the winner's new refresh token dies with it.
+            let winner = try #require(all.first { if case .rotated = $0.value { true } else { false } }?.key)
+            try stores[1 - winner].revokeSession(id: "s1", at: now + 2)
+            #expect(try stores[winner].session(id: "s1")?.revokedAt == now + 2)
+            #expect(
+                try stores[winner].rotateRefreshToken(
+                    hash: successors[winner], newHash: randomHash(), newExpiresAt: now + day, now: now + 3) == .invalid)
+            #expect(try stores[winner].revokedSessions(now: now + 3).map(\.id) == ["s1"])
         }
     }
 
-    @Test("revokeSession marks the session and kills its refresh tokens; repeat keeps the first time")
-    func revokeSession() throws {
-        try withStore { store, _ throws in
+    @Test("revokeSession marks the session and kills its refresh tokens; repeat keeps the first time", arguments: StoreBackend.allCases)
+    func revokeSession(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             let hash = randomHash()
             try openSession(store, refreshHash: hash, now: now)
@@ -400,9 +406,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("revokeSessions(except:) ends every other live session of the user and returns their ids")
-    func revokeOtherSessions() throws {
-        try withStore { store, _ throws in
+    @Test("revokeSessions(except:) ends every other live session of the user and returns their ids", arguments: StoreBackend.allCases)
+    func revokeOtherSessions(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             var hashes: [String: [UInt8]] = [:]
             for id in ["a", "b", "c", "d"] {
@@ -442,9 +448,9 @@ struct SQLiteStoreSessionTests {
         }
     }
 
-    @Test("revokedSessions lists revoked sessions that have not expired, with their expiry")
-    func revokedSessionsList() throws {
-        try withStore { store, _ throws in
+    @Test("revokedSessions lists revoked sessions that have not expired, with their expiry", arguments: StoreBackend.allCases)
+    func revokedSessionsList(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             let now: Int64 = 1_000_000
             _ = try store.createUser(id: "u1", username: "alice", passwordHash: "h", createdAt: now)
             for (id, expiresAt) in [("live", now + day), ("soon", now + hour), ("gone", now - 1), ("kept", now + day)] {
@@ -469,17 +475,16 @@ struct SQLiteStoreSessionTests {
 
 // MARK: - Lifecycle
 
-@Suite("SQLiteStore: files and lifecycle")
-struct SQLiteStoreLifecycleTests {
-    @Test("users, sessions and revocations persist after closing and reopening the file")
-    func persistence() throws {
-        try withScratchDirectory { directory throws in
-            let path = directory + "/gatehouse.db"
+@Suite("Stores: persistence and lifecycle", .postgres)
+struct StoreLifecycleTests {
+    @Test("users, sessions and revocations persist after closing and reopening the store", arguments: StoreBackend.allCases)
+    func persistence(_ backend: StoreBackend) throws {
+        try withStoreLocation(backend) { location throws in
             let now: Int64 = 1_000_000
             let consumed = randomHash()
             let live = randomHash()
             do {
-                let store = try SQLiteStore(path: path)
+                let store = try location.open()
                 try openSession(store, refreshHash: consumed, now: now)
                 _ = try store.rotateRefreshToken(
                     hash: consumed, newHash: live, newExpiresAt: now + 30 * day, now: now + 1)
@@ -487,7 +492,7 @@ struct SQLiteStoreLifecycleTests {
                 try store.revokeSession(id: "s2", at: now + 2)
                 store.close()
             }
-            let reopened = try SQLiteStore(path: path)
+            let reopened = try location.open()
             defer { reopened.close() }
             #expect(try reopened.user(named: "USER-U1")?.id == "u1")
             #expect(try reopened.session(id: "s1")?.revokedAt == nil)
@@ -502,9 +507,9 @@ struct SQLiteStoreLifecycleTests {
         }
     }
 
-    @Test("a closed store is unavailable; ping answers while open")
-    func closed() throws {
-        try withStore { store, _ throws in
+    @Test("a closed store is unavailable; ping answers while open", arguments: StoreBackend.allCases)
+    func closed(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, _ throws in
             try store.ping()
             store.close()
             store.close()
@@ -550,10 +555,10 @@ struct SQLiteStoreLifecycleTests {
         }
     }
 
-    @Test("the file is in WAL mode with foreign keys enforced, at schema version 2")
+    @Test("the SQLite file is in WAL mode with foreign keys enforced, at schema version 2")
     func configuration() throws {
-        try withStore { store, path throws in
-            let raw = try SQLiteConnection(path: path, busyTimeoutMilliseconds: 1000)
+        try withStore(.sqlite) { _, location throws in
+            let raw = try SQLiteConnection(path: location.address, busyTimeoutMilliseconds: 1000)
             let mode = try raw.query("PRAGMA journal_mode") { row throws(SQLiteError) in try row.text(0) }
             #expect(mode == ["wal"])
             let version = try raw.query("PRAGMA user_version") { row throws(SQLiteError) in try row.int64(0) }

@@ -68,8 +68,8 @@ import TestSupport
             "--base-packages", Self.basePackages,
         ])
         #expect(run.status == 0, "\(run.output)")
-        // The four C libraries come from packages installed by name.
-        for library in ["libmicrohttpd.so.12", "libcrypto.so.3", "libargon2.so.1", "libsqlite3.so.0"] {
+        // The five C libraries come from packages installed by name.
+        for library in ["libmicrohttpd.so.12", "libcrypto.so.3", "libargon2.so.1", "libsqlite3.so.0", "libpq.so.5"] {
             #expect(
                 run.output.split(separator: "\n").contains {
                     $0.hasPrefix(library) && $0.contains("the runtime stage (apt-get install)")

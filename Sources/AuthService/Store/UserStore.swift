@@ -12,8 +12,9 @@ public enum RefreshRotation: Sendable, Equatable {
 
 /// The persistence interface the controllers use.
 ///
-/// A PostgreSQL backend must be able to implement it later without changing controllers, so it
-/// speaks in domain values, never SQL, and every multi-step change is one atomic call. All times are
+/// ``SQLiteStore`` (the default) and ``PostgresStore`` (shared by several instances) implement it, and
+/// controllers see only this protocol, so it speaks in domain values, never SQL, and every multi-step
+/// change is one atomic call. All times are
 /// seconds since the Unix epoch, supplied by the caller's clock. Usernames are unique and looked up
 /// without regard to ASCII case.
 public protocol UserStore: Sendable {
@@ -131,4 +132,7 @@ public protocol UserStore: Sendable {
 
     /// Checks, within a short bound, that the store can serve reads and writes now (readiness).
     func ping() throws(StoreError)
+
+    /// Closes the store: later calls throw ``StoreError/Code/unavailable``. Calling it again does nothing.
+    func close()
 }
