@@ -8,7 +8,7 @@ public final class Application: Sendable {
     public let configuration: Configuration
     public let server: HTTPServer
     public let tokens: TokenService
-    let store: SQLiteStore
+    let store: any UserStore
     let hashingPool: WorkerPool
     let storePool: WorkerPool
     let logger: Logger
@@ -20,7 +20,7 @@ public final class Application: Sendable {
     public static let revocationPollInterval = 0.25
 
     init(
-        configuration: Configuration, server: HTTPServer, tokens: TokenService, store: SQLiteStore,
+        configuration: Configuration, server: HTTPServer, tokens: TokenService, store: any UserStore,
         hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger, revocationFeed: RevocationFeed
     ) {
         self.revocationFeed = revocationFeed
@@ -86,15 +86,17 @@ public func buildApplication(
     try SecretFile.ensureDirectory(configuration.dataDirectory)
     let keys = try loadKeys(configuration: configuration, logger: logger, clock: clock)
 
-    let store: SQLiteStore
+    let store: any UserStore
     do {
-        store = try SQLiteStore(path: configuration.databasePath)
+        store = try openStore(configuration: configuration)
     } catch {
-        throw ConfigurationError("could not open the database \(configuration.databasePath): \(error)")
+        throw ConfigurationError("could not open the database (\(configuration.storeDescription)): \(error)")
     }
-    // It holds password hashes: owner only. SQLite gives its -wal and -shm
-    // files the database file's permissions.
-    chmod(configuration.databasePath, 0o600)
+    if configuration.postgresURL == nil {
+        // It holds password hashes: owner only. SQLite gives its -wal and -shm
+        // files the database file's permissions.
+        chmod(configuration.databasePath, 0o600)
+    }
 
     // Sessions revoked before this start stay refused; the feed brings in the ones ended from now
     // on by other processes (the cursor is read first, so none falls between the two reads).
@@ -159,6 +161,17 @@ public func buildApplication(
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
         storePool: storePool, logger: logger, revocationFeed: revocationFeed)
+}
+
+/// Opens the store `configuration` names: PostgreSQL when `GATEHOUSE_DATABASE_URL`
+/// is a `postgres://` or `postgresql://` URL (with a pool of
+/// `GATEHOUSE_DB_POOL_SIZE` connections), else the SQLite file, created if
+/// missing. Either way its schema is brought up to date first.
+func openStore(configuration: Configuration) throws(StoreError) -> any UserStore {
+    if let url = configuration.postgresURL {
+        return try PostgresStore(url: url, poolSize: configuration.databasePoolSize)
+    }
+    return try SQLiteStore(path: configuration.databasePath)
 }
 
 /// The signing keys `configuration` names: the configured one, or the ones

@@ -69,6 +69,12 @@ import Testing
         ([:], ["--nope", "1"], "unknown option '--nope'"),
         (["GATEHOUSE_CORS_ORIGINS": "https://*.example"], [], "GATEHOUSE_CORS_ORIGINS must be *"),
         (["GATEHOUSE_DATABASE_URL": "mysql://x"], [], "GATEHOUSE_DATABASE_URL must be sqlite://"),
+        (["GATEHOUSE_DATABASE_URL": "/var/lib/gatehouse.db"], [], "GATEHOUSE_DATABASE_URL must be sqlite://"),
+        (["GATEHOUSE_DATABASE_URL": "sqlite://"], [], "GATEHOUSE_DATABASE_URL must be sqlite://<path>"),
+        (["GATEHOUSE_DATABASE_URL": "postgres://db/gatehouse?no_such_parameter=1"], [],
+         "GATEHOUSE_DATABASE_URL is not a PostgreSQL URL libpq accepts"),
+        ([:], ["--database-url", "postgresql://db/gate%zzhouse"], "--database-url is not a PostgreSQL URL"),
+        (["GATEHOUSE_DB_POOL_SIZE": "0"], [], "GATEHOUSE_DB_POOL_SIZE must be a whole number from 1 to 1000"),
         (["GATEHOUSE_LOG_LEVEL": "loud"], [], "GATEHOUSE_LOG_LEVEL must be"),
         (["GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"], [], "GATEHOUSE_TRUSTED_PROXIES must be a comma-separated list"),
         ([:], ["--trusted-proxies", "proxy.internal"], "--trusted-proxies must be"),
@@ -85,6 +91,35 @@ import Testing
         }
     }
 
+    @Test func aPostgreSQLURLChoosesThePostgreSQLStoreWithItsPoolSize() throws {
+        let sqlite = try Configuration.parse(environment: [:], arguments: [])
+        #expect(sqlite.postgresURL == nil)
+        #expect(sqlite.databasePoolSize == 8)
+        for url in [
+            "postgres://gatehouse:pw@db.internal:5433/gatehouse?sslmode=require",
+            "postgresql://gatehouse@127.0.0.1/gatehouse", "postgres://",
+        ] {
+            let parsed = try Configuration.parse(
+                environment: ["GATEHOUSE_DATABASE_URL": url, "GATEHOUSE_DB_POOL_SIZE": "3"], arguments: [])
+            #expect(parsed.postgresURL == url)
+            #expect(parsed.databasePoolSize == 3)
+        }
+        let withPassword = try Configuration.parse(
+            environment: ["GATEHOUSE_DATABASE_URL": "postgres://gatehouse:pw-s3cret@db.internal:5433/gatehouse"],
+            arguments: [])
+        #expect(withPassword.storeDescription == "PostgreSQL at db.internal:5433")
+        #expect(try Configuration.parse(environment: [:], arguments: ["--db-pool-size", "20"]).databasePoolSize == 20)
+    }
+
+    @Test func aURLOfAnotherStoreIsRefusedWithoutRepeatingItsPassword() {
+        #expect {
+            try Configuration.parse(environment: ["GATEHOUSE_DATABASE_URL": "mysql://root:pw-s3cret@db/x"], arguments: [])
+        } throws: { error in
+            let message = (error as? ConfigurationError)?.message ?? ""
+            return message.contains("scheme 'mysql'") && !message.contains("s3cret")
+        }
+    }
+
     @Test func defaultRolesAreACommaSeparatedListOfRoleNames() throws {
         #expect(try Configuration.parse(environment: [:], arguments: []).defaultRoles == [])
         let parsed = try Configuration.parse(
@@ -94,7 +129,10 @@ import Testing
     }
 
     @Test func helpNamesEveryVariableAndFlag() {
-        for name in ["GATEHOUSE_HOST", "GATEHOUSE_JWT_SECRET", "--jwt-secret", "GATEHOUSE_THREADS", "--cors-origins"] {
+        for name in [
+            "GATEHOUSE_HOST", "GATEHOUSE_JWT_SECRET", "--jwt-secret", "GATEHOUSE_THREADS", "--cors-origins",
+            "GATEHOUSE_DATABASE_URL", "postgres://", "GATEHOUSE_DB_POOL_SIZE", "--db-pool-size",
+        ] {
             #expect(Configuration.helpText.contains(name))
         }
     }

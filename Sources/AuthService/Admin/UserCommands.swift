@@ -96,14 +96,14 @@ public enum UserCommands {
         now: Int64 = WallClock.system.seconds
     ) throws(Failure) -> String {
         let path = configuration.databasePath
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard configuration.postgresURL != nil || FileManager.default.fileExists(atPath: path) else {
             throw Failure("there is no database at \(path) yet; start gatehouse once (and register users) first")
         }
-        let store: SQLiteStore
+        let store: any UserStore
         do {
-            store = try SQLiteStore(path: path)
+            store = try openStore(configuration: configuration)
         } catch {
-            throw Failure("could not open the database \(path): \(error.message)")
+            throw Failure("could not open the database (\(configuration.storeDescription)): \(error.message)")
         }
         defer { store.close() }
         do {
@@ -153,7 +153,7 @@ public enum UserCommands {
         }
     }
 
-    private static func existing(_ username: String, in store: SQLiteStore) throws(Failure) -> User {
+    private static func existing(_ username: String, in store: any UserStore) throws(Failure) -> User {
         let found: User?
         do {
             found = try store.user(named: username)
@@ -165,7 +165,7 @@ public enum UserCommands {
     }
 
     /// Every user, a page at a time, as a table.
-    static func list(_ store: SQLiteStore) throws(StoreError) -> String {
+    static func list(_ store: any UserStore) throws(StoreError) -> String {
         var rows = [["USERNAME", "ID", "ROLES", "LOCKED", "CREATED"]]
         var after: String?
         repeat {

@@ -32,14 +32,33 @@ extension Configuration {
             config.dataDirectory = value
         },
         Option(
-            name: "DATABASE_URL", help: "sqlite://<path> (postgres:// is planned)",
+            name: "DATABASE_URL",
+            help: "sqlite://<path>, or postgres://user:password@host:port/database (also postgresql://, with "
+                + "libpq's parameters) to share users, sessions and revocations between instances",
             defaultDescription: "sqlite://<data dir>/gatehouse.db"
         ) { config, value in
-            guard value.hasPrefix(sqliteScheme), value.count > sqliteScheme.count else {
-                throw ConfigurationError(
-                    "GATEHOUSE_DATABASE_URL must be sqlite://<path> (got '\(value)'); other stores are not supported yet")
+            if value.hasPrefix(sqliteScheme), value.count > sqliteScheme.count {
+                config.databaseURL = value
+                return
             }
-            config.databaseURL = value
+            if postgresSchemes.contains(where: { value.hasPrefix($0) }) {
+                // libpq's own parser, so a URL it would refuse stops start-up here, with its reason.
+                if let problem = PostgresConnection.problem(withURL: value) {
+                    throw ConfigurationError("GATEHOUSE_DATABASE_URL is not a PostgreSQL URL libpq accepts: \(problem)")
+                }
+                config.databaseURL = value
+                return
+            }
+            // Only the scheme is repeated: the rest of a URL may hold a password.
+            let shown = value.contains("://") ? "a URL with scheme '\(value.prefix { $0 != ":" })'" : "'\(value)'"
+            throw ConfigurationError(
+                "GATEHOUSE_DATABASE_URL must be sqlite://<path>, postgres://... or postgresql://... (got \(shown))")
+        },
+        Option(
+            name: "DB_POOL_SIZE", help: "connections to PostgreSQL each instance opens at most (unused with SQLite)",
+            defaultDescription: "8"
+        ) { config, value in
+            config.databasePoolSize = try integer(value, "DB_POOL_SIZE", in: 1...1000)
         },
         Option(
             name: "SIGNING_ALG", help: "access-token signature: HS256, RS256, ES256 or EdDSA", defaultDescription: "HS256"

@@ -12,8 +12,11 @@ public struct Configuration: Sendable, Equatable {
     public var port: UInt16 = 8080
     /// Where the SQLite file and the generated secret live.
     public var dataDirectory = "./data"
-    /// `sqlite://<path>`; nil means `sqlite://<dataDirectory>/gatehouse.db`.
+    /// `sqlite://<path>`, or a PostgreSQL URL (`postgres://...`, `postgresql://...`); nil means
+    /// `sqlite://<dataDirectory>/gatehouse.db`.
     public var databaseURL: String?
+    /// The most connections to PostgreSQL an instance opens at once (unused with SQLite).
+    public var databasePoolSize = 8
     /// The algorithm access tokens are signed with: HS256, RS256, ES256 or EdDSA.
     public var signingAlgorithm: JWSAlgorithm = .hs256
     /// HS256 secret (at least 32 bytes); nil means generated on first start
@@ -91,6 +94,25 @@ public struct Configuration: Sendable, Equatable {
     }
 
     static let sqliteScheme = "sqlite://"
+
+    /// The PostgreSQL connection URL when `databaseURL` names PostgreSQL; nil means SQLite
+    /// (`databasePath`). It may hold a password: never log it.
+    public var postgresURL: String? {
+        guard let databaseURL, Self.postgresSchemes.contains(where: { databaseURL.hasPrefix($0) }) else { return nil }
+        return databaseURL
+    }
+
+    static let postgresSchemes = ["postgres://", "postgresql://"]
+
+    /// The store, for messages: the SQLite file, or "PostgreSQL" and the host (never the password).
+    public var storeDescription: String {
+        guard let postgresURL else { return databasePath }
+        // postgres://user:password@host:port/db?params: keep what follows the last '@' before the path.
+        let rest = postgresURL.range(of: "://").map { String(postgresURL[$0.upperBound...]) } ?? ""
+        let authority = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let host = authority.split(separator: "@").last.map(String.init) ?? ""
+        return "PostgreSQL at \(host.isEmpty ? "the default host" : host)"
+    }
 
     /// Whether the signing key comes from the configuration (and so is
     /// neither generated nor rotated by Gatehouse).

@@ -33,8 +33,9 @@ public struct ServiceController: Sendable {
     @Sendable public func health(_ request: Request) -> Response { .jsonBytes(Self.healthBody) }
 
     /// Readiness: 200 `{"status":"ready"}` when the store answers within its
-    /// ping bound (the database file it opened is still there and its write
-    /// lock can be taken: `SQLiteStore.ping`); else 503 `not_ready` with
+    /// ping bound (SQLite: the database file it opened is still there and its
+    /// write lock can be taken, `SQLiteStore.ping`; PostgreSQL: a connection
+    /// answers `SELECT 1`, `PostgresStore.ping`); else 503 `not_ready` with
     /// `Retry-After`, the reason in the log. Runs on the store pool, off the
     /// HTTP threads; a full pool answers 503 `overloaded`, which a probe
     /// counts as not ready too. The first failure after a success, and the

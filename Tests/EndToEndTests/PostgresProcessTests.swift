@@ -1,0 +1,78 @@
+import Foundation
+import JSON
+import Testing
+import TestSupport
+
+/// The real `gatehouse` binary on a real PostgreSQL (`GATEHOUSE_DATABASE_URL=postgresql://...`):
+/// the tutorial's flow, the command line on the same database, a restart, and readiness when the
+/// database goes away.
+@Suite(.serialized) struct PostgresProcessTests {
+    @Test func theWalkthroughWorksOnPostgreSQLAndSurvivesARestart() async throws {
+        try await withPostgres { postgres in
+            try await withTemporaryDirectory { directory in
+                let database = try await blockingIO { try postgres.createDatabase() }
+                let environment = ProcessTests.environment(
+                    directory, ["GATEHOUSE_DATABASE_URL": postgres.url(database: database), "GATEHOUSE_DB_POOL_SIZE": "4"])
+
+                let first = try GatehouseProcess(environment: environment, logPath: directory + "/1.log")
+                let client = try HTTPTestClient(port: try first.waitUntilListening())
+                let register = try client.send(
+                    "POST", "/register", json: ["username": "Alice", "password": "secret-password"])
+                #expect(register.status == 201, "\(register.text)")
+                #expect(
+                    try client.send("POST", "/register", json: ["username": "ALICE", "password": "other-password"])
+                        .status == 409)
+                let session = try client.login("alice", "secret-password")
+                let protected = try client.get("/protected", bearer: session.access)
+                #expect(protected.status == 200)
+                #expect(try protected.json().objectValue?["user"] == "Alice")
+
+                let rotated = try client.refresh(session.refresh)
+                #expect(rotated.status == 200)
+                let second = try Tokens(rotated)
+                #expect(try client.get("/protected", bearer: second.access).status == 200)
+                #expect(try client.send("GET", "/readyz").status == 200)
+
+                // Logout ends the session: its access and refresh tokens stop working.
+                #expect(try client.post("/logout", bearer: second.access).status == 204)
+                #expect(try client.get("/protected", bearer: second.access).status == 401)
+                #expect(try client.refresh(second.refresh).status == 401)
+                // The consumed first refresh token too.
+                #expect(try client.refresh(session.refresh).status == 401)
+
+                let kept = try client.login("alice", "secret-password")
+                client.close()
+                #expect(first.stop() == 0, "\(first.output)")
+                #expect(!first.output.contains("secret-password"))
+
+                // The command line reads the same database.
+                let grant = try GatehouseProcess(
+                    arguments: ["users", "grant", "alice", "admin"], environment: environment,
+                    logPath: directory + "/grant.log")
+                #expect(grant.waitForExit(timeout: 30) == 0, "\(grant.output)")
+                #expect(grant.output.contains("granted admin"))
+
+                // A second start: the schema is there, users and revocations are kept, and the grant
+                // ended the session that was live.
+                let again = try GatehouseProcess(environment: environment, logPath: directory + "/2.log")
+                let client2 = try HTTPTestClient(port: try again.waitUntilListening())
+                #expect(try client2.get("/protected", bearer: second.access).status == 401)
+                #expect(try client2.get("/protected", bearer: kept.access).status == 401)
+                let admin = try client2.login("alice", "secret-password")
+                let me = try client2.get("/me", bearer: admin.access)
+                #expect(me.status == 200)
+                #expect(try me.json().objectValue?["roles"] == ["admin"])
+                #expect(try client2.send("GET", "/readyz").status == 200)
+
+                // PostgreSQL goes away: readiness says so at once; token checks go on from memory.
+                #expect(await blockingIO { postgres.stop() })
+                let notReady = try client2.send("GET", "/readyz")
+                #expect(notReady.status == 503)
+                #expect(notReady.header("Retry-After") != nil)
+                #expect(try client2.get("/protected", bearer: admin.access).status == 200)
+                client2.close()
+                #expect(again.stop() == 0, "\(again.output)")
+            }
+        }
+    }
+}
