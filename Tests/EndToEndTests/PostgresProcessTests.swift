@@ -4,8 +4,8 @@ import Testing
 import TestSupport
 
 /// The real `gatehouse` binary on a real PostgreSQL (`GATEHOUSE_DATABASE_URL=postgresql://...`):
-/// the tutorial's flow, the command line on the same database, a restart, and readiness when the
-/// database goes away.
+/// the tutorial's flow, the command line on the same database, a restart, and what happens while
+/// the database is away and when it comes back.
 @Suite(.serialized) struct PostgresProcessTests {
     @Test func theWalkthroughWorksOnPostgreSQLAndSurvivesARestart() async throws {
         try await withPostgres { postgres in
@@ -64,12 +64,33 @@ import TestSupport
                 #expect(try me.json().objectValue?["roles"] == ["admin"])
                 #expect(try client2.send("GET", "/readyz").status == 200)
 
-                // PostgreSQL goes away: readiness says so at once; token checks go on from memory.
+                // PostgreSQL goes away: readiness says so at once; token checks go on from memory;
+                // writes answer 503 with Retry-After.
                 #expect(await blockingIO { postgres.stop() })
                 let notReady = try client2.send("GET", "/readyz")
                 #expect(notReady.status == 503)
                 #expect(notReady.header("Retry-After") != nil)
                 #expect(try client2.get("/protected", bearer: admin.access).status == 200)
+                let refusedRegistration = try client2.send(
+                    "POST", "/register", json: ["username": "bob", "password": "secret-password"])
+                #expect(refusedRegistration.status == 503)
+                #expect(refusedRegistration.header("Retry-After") != nil)
+                let refusedLogin = try client2.send(
+                    "POST", "/login", json: ["username": "alice", "password": "secret-password"])
+                #expect(refusedLogin.status == 503)
+                #expect(refusedLogin.header("Retry-After") != nil)
+
+                // It comes back: ready again within seconds (the pool replaces its dead connections),
+                // and writes work.
+                try await blockingIO { try postgres.restart() }
+                let ready = await waitUntil(timeout: 10, interval: .milliseconds(100)) {
+                    (try? client2.send("GET", "/readyz").status) == 200
+                }
+                #expect(ready, "\(again.output)")
+                #expect(
+                    try client2.send("POST", "/register", json: ["username": "bob", "password": "secret-password"])
+                        .status == 201)
+                #expect(try client2.login("bob", "secret-password").access.isEmpty == false)
                 client2.close()
                 #expect(again.stop() == 0, "\(again.output)")
             }

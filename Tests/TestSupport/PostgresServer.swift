@@ -28,8 +28,9 @@ public final class PostgresServer: @unchecked Sendable {
     // share the server only read `let`s and run `psql`.
 
     /// The process started: `runuser` (which starts `postgres` as its child
-    /// and exits with it) when running as root, else `postgres` itself.
-    public let pid: Int32
+    /// and exits with it) when running as root, else `postgres` itself. A
+    /// new one after `restart()`.
+    public private(set) var pid: Int32
     /// The directory holding the cluster (`data/`), the socket and the log.
     public let directory: String
     /// The loopback TCP port it listens on.
@@ -97,16 +98,7 @@ public final class PostgresServer: @unchecked Sendable {
         while true {
             attempt += 1
             let port = try reserveLoopbackPorts(1)[0]
-            let arguments = [
-                "-D", data, "-k", directory, "-h", "127.0.0.1", "-p", String(port),
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                "-c", "shared_buffers=16MB", "-c", "max_connections=300", "-c", "log_min_messages=warning",
-            ]
-            let pid = try spawnChild(
-                asRoot ? "/usr/sbin/runuser" : "\(bin)/postgres",
-                arguments: (asRoot ? ["-u", "postgres", "--", "\(bin)/postgres"] : []) + arguments,
-                output: "\(directory)/postgres.log")
-            let started = Self.waitUntilReady(pid: pid, data: data, log: "\(directory)/postgres.log", timeout: timeout)
+            let (pid, started) = try Self.launch(bin: bin, directory: directory, port: port, timeout: timeout)
             switch started {
             case .ready:
                 self.pid = pid
@@ -119,6 +111,39 @@ public final class PostgresServer: @unchecked Sendable {
                 throw HarnessError("PostgreSQL did not start (\(started)):\n\(log)")
             }
         }
+    }
+
+    /// Starts `postgres` on the cluster in `directory` and waits until it is ready (or fails).
+    private static func launch(bin: String, directory: String, port: UInt16, timeout: Double) throws
+        -> (pid: Int32, started: Start)
+    {
+        let data = "\(directory)/data"
+        let asRoot = geteuid() == 0
+        let arguments = [
+            "-D", data, "-k", directory, "-h", "127.0.0.1", "-p", String(port),
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "shared_buffers=16MB", "-c", "max_connections=300", "-c", "log_min_messages=warning",
+        ]
+        let pid = try spawnChild(
+            asRoot ? "/usr/sbin/runuser" : "\(bin)/postgres",
+            arguments: (asRoot ? ["-u", "postgres", "--", "\(bin)/postgres"] : []) + arguments,
+            output: "\(directory)/postgres.log")
+        return (pid, waitUntilReady(pid: pid, data: data, log: "\(directory)/postgres.log", timeout: timeout))
+    }
+
+    /// Starts the server again after `stop()`, on the same cluster and port:
+    /// a database restart, for tests of what clients do meanwhile. Does
+    /// nothing while it runs.
+    /// - Throws: `HarnessError` when it does not start (another process took
+    ///   the port meanwhile, say), with its log.
+    public func restart(timeout: Double = 30) throws {
+        guard !isRunning else { return }
+        let (pid, started) = try Self.launch(bin: binDirectory, directory: directory, port: port, timeout: timeout)
+        guard case .ready = started else {
+            throw HarnessError("PostgreSQL did not start again on port \(port) (\(started)):\n\(log)")
+        }
+        self.pid = pid
+        exitStatus = nil
     }
 
     private enum Start: CustomStringConvertible {
