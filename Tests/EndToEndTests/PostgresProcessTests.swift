@@ -96,4 +96,82 @@ import TestSupport
             }
         }
     }
+
+    /// Two instances on one database, with one configured HS256 secret (the signing keys are not
+    /// shared through the database yet). Revocations reach the other instance through the store's
+    /// revocation sequence, polled every 250 ms: "within 100 ms" needs LISTEN/NOTIFY (next stage,
+    /// with a timing test of its own); this checks that they arrive, allowing 3 s because it runs
+    /// beside the rest of the suite on two cores (RevocationFeedTimingTests times the poll alone).
+    @Test func twoInstancesShareUsersSessionsAndRevocations() async throws {
+        try await withPostgres { postgres in
+            try await withTemporaryDirectory { directory in
+                let database = try await blockingIO { try postgres.createDatabase() }
+                let shared = [
+                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
+                    "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
+                    "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
+                    "GATEHOUSE_RATE_REGISTER_PER_IP": "0", "GATEHOUSE_RATE_REFRESH_PER_IP": "0",
+                ]
+                let a = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
+                let b = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
+                let ports = [try a.waitUntilListening(), try b.waitUntilListening()]
+                let onA = try HTTPTestClient(port: ports[0])
+                let onB = try HTTPTestClient(port: ports[1])
+
+                // Register on A, log in on B, the token works on A.
+                #expect(
+                    try onA.send("POST", "/register", json: ["username": "carol", "password": "secret-password"])
+                        .status == 201)
+                let session = try onB.login("carol", "secret-password")
+                #expect(try onA.get("/protected", bearer: session.access).status == 200)
+
+                // Log out on B: A refuses the token soon after.
+                #expect(try onB.post("/logout", bearer: session.access).status == 204)
+                let refusedOnA = await waitUntil(timeout: 3, interval: .milliseconds(20)) {
+                    (try? onA.get("/protected", bearer: session.access).status) == 401
+                }
+                #expect(refusedOnA)
+
+                // A refresh token replayed on the other instance ends the session on both.
+                let first = try onA.login("carol", "secret-password")
+                let rotated = try Tokens(try onA.refresh(first.refresh))
+                #expect(try onB.refresh(first.refresh).status == 401)
+                #expect(try onB.get("/protected", bearer: rotated.access).status == 401)
+                #expect(try onA.refresh(rotated.refresh).status == 401)
+                let endedOnA = await waitUntil(timeout: 3, interval: .milliseconds(20)) {
+                    (try? onA.get("/protected", bearer: rotated.access).status) == 401
+                }
+                #expect(endedOnA)
+                onA.close()
+                onB.close()
+
+                // 24 registrations of one name at once, spread over both: one 201, the rest 409.
+                let statuses = await withTaskGroup(of: Int.self) { group in
+                    for index in 0..<24 {
+                        let port = ports[index % 2]
+                        group.addTask {
+                            (try? await blockingIO { () throws -> Int in
+                                let client = try HTTPTestClient(port: port)
+                                defer { client.close() }
+                                let name = index % 3 == 0 ? "Racer" : "racer"
+                                return try client.send(
+                                    "POST", "/register", json: ["username": .string(name), "password": "secret-password"]
+                                ).status
+                            }) ?? -1
+                        }
+                    }
+                    var all: [Int] = []
+                    for await status in group { all.append(status) }
+                    return all
+                }
+                #expect(statuses.count { $0 == 201 } == 1, "\(statuses)")
+                #expect(statuses.count { $0 == 409 } == 23, "\(statuses)")
+
+                #expect(a.stop() == 0, "\(a.output)")
+                #expect(b.stop() == 0, "\(b.output)")
+            }
+        }
+    }
 }
