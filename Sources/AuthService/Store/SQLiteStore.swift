@@ -201,9 +201,17 @@ public final class SQLiteStore: UserStore {
             sessions: rows.map { (id: $0.id, expiresAt: $0.expiresAt) }, cursor: rows.last?.seq ?? cursor)
     }
 
-    public func pruneRevocations(now: Int64) throws(StoreError) {
-        try withConnection("pruning revocations") { db throws(SQLiteError) in
-            _ = try db.run("DELETE FROM session_revocations WHERE expires_at <= ?", [.integer(now)])
+    public func pruneExpired(now: Int64) throws(StoreError) {
+        try withConnection("pruning expired sessions") { db throws(SQLiteError) in
+            try db.transaction { () throws(SQLiteError) in
+                // Refresh tokens go with their sessions (ON DELETE CASCADE). The sessions_deleted
+                // trigger records the live ones among them in the sequence, already expired:
+                // the last statement takes those out again.
+                _ = try db.run(
+                    "DELETE FROM sessions WHERE expires_at <= ?", [.integer(now - Self.expiredSessionRetention)])
+                _ = try db.run("DELETE FROM deleted_sessions WHERE expires_at <= ?", [.integer(now)])
+                _ = try db.run("DELETE FROM session_revocations WHERE expires_at <= ?", [.integer(now)])
+            }
         }
     }
 
