@@ -206,6 +206,32 @@ struct AdminStoreTests {
         }
     }
 
+    @Test func pruningGoesThroughBatchesAndGivesUpQuicklyWhenTheWriteLockIsHeld() throws {
+        try withAdminStore { store, path throws in
+            let alice = try user(store, "alice")
+            let count = SQLiteStore.pruneBatch * 2 + 7
+            for index in 0..<count {
+                try session(store, "expired-\(index)", of: alice.id, expires: now - SQLiteStore.expiredSessionRetention)
+            }
+            try session(store, "live", of: alice.id)
+            let other = try SQLiteConnection(path: path, busyTimeoutMilliseconds: 1000)
+            try other.run("BEGIN IMMEDIATE")
+            let started = Date()
+            #expect(throws: StoreError.self) { try store.pruneExpired(now: now) }
+            // The ping's bound, not the 5 s busy timeout of ordinary writes.
+            #expect(Date().timeIntervalSince(started) < 2)
+            try other.run("ROLLBACK")
+            #expect(try store.session(id: "expired-0") != nil)
+
+            try store.pruneExpired(now: now)
+            let remaining = try other.query("SELECT count(*) FROM sessions") { row throws(SQLiteError) in
+                try row.int64(0)
+            }
+            #expect(remaining == [1])
+            #expect(try store.session(id: "live") != nil)
+        }
+    }
+
     @Test func theFeedBringsSessionsAnotherConnectionEndedIntoTheRevocationList() throws {
         try withAdminStore { store, path throws in
             let alice = try user(store, "alice")

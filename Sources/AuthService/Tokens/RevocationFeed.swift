@@ -93,7 +93,7 @@ public final class RevocationFeed: Sendable {
                 state.lastPrune = now
                 return true
             }
-            if prune { try store.pruneExpired(now: now) }
+            if prune { self.prune(now: now) }
             return added
         } catch {
             // Logged once per outage: the next poll tries again.
@@ -105,6 +105,18 @@ public final class RevocationFeed: Sendable {
                 logger.error("could not read ended sessions from the store; retrying", ["error": error.description])
             }
             return 0
+        }
+    }
+}
+
+extension RevocationFeed {
+    /// Has the store delete expired sessions. A failure (the write lock held elsewhere, say)
+    /// is logged as a warning; the next round, ten minutes on, tries again.
+    private func prune(now: Int64) {
+        do {
+            try store.pruneExpired(now: now)
+        } catch {
+            logger.warning("could not prune expired sessions; trying again later", ["error": error.description])
         }
     }
 }
