@@ -18,6 +18,8 @@
 #      rounds of three runs (both off, metrics only, both on: the default),
 #      medians compared; and the instructions per request of each under
 #      valgrind (callgrind), which a busy machine does not change.
+#   9. the tutorial's own Flask + PyJWT app (Benchmarks/peers/tutorial_app.py)
+#      under gunicorn with one sync worker, GET /protected, for scale.
 # Servers run pinned to one core with one worker thread, wrk to the other
 # (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
 # It prints a Markdown table and writes it to .build/bench-results.md.
@@ -623,6 +625,43 @@ for run in "${VERIFY_RUNS[@]}"; do
     stop_process "$GATEHOUSE_PID"
 done
 
+# MARK: - The tutorial's own app
+
+# What Gatehouse replaces, measured the same way: the Flask + PyJWT tutorial
+# app (Benchmarks/peers/tutorial_app.py, the tutorial's code as it stands)
+# under gunicorn with one sync worker, pinned to the server CPU; GET /protected
+# with a token from its own /login, sent bare as the tutorial's clients do.
+TUTORIAL_STATE="skipped: no .venv/bin/gunicorn (make venv)"
+if [[ -x .venv/bin/gunicorn ]]; then
+    echo "== the tutorial app (Flask + PyJWT, gunicorn, 1 sync worker), GET /protected: wrk ${BENCH_CONNECTIONS} connections, $D"
+    taskset -c "$BENCH_SERVER_CPU" .venv/bin/gunicorn --workers 1 --bind 127.0.0.1:0 --chdir Benchmarks/peers \
+        --error-logfile - tutorial_app:app 2>"$WORK/tutorial.log" &
+    TUTORIAL_PID=$!
+    RUNNING[$TUTORIAL_PID]=gunicorn
+    MEASURED_PID=$TUTORIAL_PID
+    TUTORIAL_PORT=$(wait_for_port "$TUTORIAL_PID" "$WORK/tutorial.log" '.*Listening at: http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*')
+    TUTORIAL_BASE="http://127.0.0.1:$TUTORIAL_PORT"
+    http_status /dev/null -X POST "$TUTORIAL_BASE/register" -H 'Content-Type: application/json' \
+        -d '{"username":"testuser","password":"password123"}' >/dev/null
+    status=$(http_status "$WORK/tutorial-login.json" -X POST "$TUTORIAL_BASE/login" -H 'Content-Type: application/json' \
+        -d '{"username":"testuser","password":"password123"}')
+    TUTORIAL_TOKEN=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$WORK/tutorial-login.json")
+    if [[ $status == 200 && -n $TUTORIAL_TOKEN ]] &&
+        [[ $(http_status /dev/null "$TUTORIAL_BASE/protected" -H "Authorization: $TUTORIAL_TOKEN") == 200 ]]; then
+        # The worker, a child of gunicorn's master, serves every request: its CPU is the server's.
+        MEASURED_PID=$(pgrep -P "$TUTORIAL_PID" | head -n 1)
+        # gunicorn's sync worker ends every connection after its response: wrk reconnects each time.
+        run_wrk "$WORK/tutorial.txt" -t1 -c"$BENCH_CONNECTIONS" -d"$D" --latency \
+            -H "Authorization: $TUTORIAL_TOKEN" "$TUTORIAL_BASE/protected"
+        summary "the tutorial app, GET /protected" "$WORK/tutorial.txt"
+        TUTORIAL_STATE=measured
+    else
+        TUTORIAL_STATE="its /login or /protected failed (login answered $status)"
+        echo "  the tutorial app: not measured: $TUTORIAL_STATE"
+    fi
+    stop_process "$TUTORIAL_PID" # the master; its SIGTERM stops the worker too
+fi
+
 # MARK: - JOSE
 
 echo "== JOSE micro-benchmark (CPU $BENCH_SERVER_CPU, ${BENCH_JOSE_SECONDS}s per measurement)"
@@ -746,6 +785,13 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
             "($(added "${INSTRUCTIONS[metrics]}" "${INSTRUCTIONS[off]}")) | - | - | - |"
         echo "| ... both on (the default) | ${INSTRUCTIONS[on]} | - | - | - |" \
             "request log adds $(added "${INSTRUCTIONS[on]}" "${INSTRUCTIONS[metrics]}") | - | - | - |"
+    fi
+    if [[ $TUTORIAL_STATE == measured ]]; then
+        row_http "the tutorial app (Flask + PyJWT, gunicorn, 1 sync worker), GET /protected" "$WORK/tutorial.txt" \
+            "$(ratio "$(wrk_rps "$WORK/tutorial.txt")" "$BARE_RPS")x" \
+            "Gatehouse /protected is $(ratio "$PROTECTED_RPS" "$(wrk_rps "$WORK/tutorial.txt")")x of it"
+    else
+        echo "| the tutorial app (Flask + PyJWT, gunicorn), GET /protected | n/a ($TUTORIAL_STATE) | - | - | - | - | - | - | - |"
     fi
     row_http "POST /login (Argon2id m=19456 KiB t=2 p=1, 1 hash worker, ${BENCH_LOGIN_CONNECTIONS} conns)" \
         "$WORK/login.txt" "-" "-"

@@ -139,13 +139,97 @@ struct AdminStoreTests {
             #expect(try store.revocationCursor() == batch.cursor)
 
             // Pruning forgets expired entries but never reuses a position.
-            try store.pruneRevocations(now: now + 3600)
+            try store.pruneExpired(now: now + 3600)
             #expect(try store.revocations(after: start).sessions.isEmpty)
             try session(store, "a4", of: alice.id)
             try store.revokeSession(id: "a4", at: now)
             let later = try store.revocations(after: batch.cursor)
             #expect(later.sessions.map(\.id) == ["a4"])
             #expect(later.cursor > batch.cursor)
+        }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func pruningDeletesExpiredSessionsWithTheirRefreshTokensAndKeepsEverythingThatCanStillMatter(
+        _ backend: StoreBackend
+    ) throws {
+        try withStore(backend) { store, location throws in
+            let alice = try user(store, "alice")
+            let bob = try user(store, "bob")
+            let retention = SQLiteStore.expiredSessionRetention
+            try session(store, "old", of: alice.id, expires: now - retention)
+            try session(store, "old-revoked", of: alice.id, expires: now - retention)
+            try store.revokeSession(id: "old-revoked", at: now - retention - 10)
+            try session(store, "just-expired", of: alice.id, expires: now - 10)
+            try session(store, "live", of: alice.id, expires: now + 3600)
+            try session(store, "live-revoked", of: alice.id, expires: now + 3600)
+            try store.revokeSession(id: "live-revoked", at: now)
+            try session(store, "bob-old", of: bob.id, expires: now - 20)
+            try session(store, "bob-live", of: bob.id, expires: now + 600)
+            try store.deleteUser(id: bob.id)
+            let cursor = try store.revocationCursor()
+
+            try store.pruneExpired(now: now)
+
+            #expect(try store.session(id: "old") == nil)
+            #expect(try store.session(id: "old-revoked") == nil)
+            // Expired less than the retention ago, and live sessions: kept.
+            #expect(try store.session(id: "just-expired") != nil)
+            #expect(try store.session(id: "live") != nil)
+            #expect(try store.session(id: "live-revoked")?.revokedAt == now)
+            // What start-up loads as revoked is unchanged: the live revoked session and bob's live one.
+            #expect(Set(try store.revokedSessions(now: now).map(\.id)) == ["live-revoked", "bob-live"])
+            // The refresh tokens went with their sessions (revoking one had deleted its own);
+            // the live one still rotates.
+            if backend == .sqlite {
+                let database = try SQLiteConnection(path: location.address, busyTimeoutMilliseconds: 1000)
+                let tokens = try database.query("SELECT session_id FROM refresh_tokens ORDER BY session_id") {
+                    row throws(SQLiteError) in try row.text(0)
+                }
+                #expect(tokens == ["just-expired", "live"])
+                let deleted = try database.query("SELECT id FROM deleted_sessions ORDER BY id") {
+                    row throws(SQLiteError) in try row.text(0)
+                }
+                #expect(deleted == ["bob-live"])
+            }
+            // Deleting expired sessions put no live entry in the revocation sequence.
+            #expect(try store.revocations(after: cursor).sessions.isEmpty)
+            _ = try store.rotateRefreshToken(
+                hash: Array("live".utf8), newHash: Array("live-2".utf8), newExpiresAt: now + 3600, now: now)
+
+            // A second pass changes nothing; an hour later the just-expired one goes too.
+            try store.pruneExpired(now: now)
+            #expect(try store.session(id: "just-expired") != nil)
+            try store.pruneExpired(now: now + retention)
+            #expect(try store.session(id: "just-expired") == nil)
+            #expect(try store.session(id: "live") != nil)
+        }
+    }
+
+    @Test func pruningGoesThroughBatchesAndGivesUpQuicklyWhenTheWriteLockIsHeld() throws {
+        try withStore(.sqlite) { store, location throws in
+            let path = location.address
+            let alice = try user(store, "alice")
+            let count = SQLiteStore.pruneBatch * 2 + 7
+            for index in 0..<count {
+                try session(store, "expired-\(index)", of: alice.id, expires: now - SQLiteStore.expiredSessionRetention)
+            }
+            try session(store, "live", of: alice.id)
+            let other = try SQLiteConnection(path: path, busyTimeoutMilliseconds: 1000)
+            try other.run("BEGIN IMMEDIATE")
+            let started = Date()
+            #expect(throws: StoreError.self) { try store.pruneExpired(now: now) }
+            // The ping's bound, not the 5 s busy timeout of ordinary writes.
+            #expect(Date().timeIntervalSince(started) < 2)
+            try other.run("ROLLBACK")
+            #expect(try store.session(id: "expired-0") != nil)
+
+            try store.pruneExpired(now: now)
+            let remaining = try other.query("SELECT count(*) FROM sessions") { row throws(SQLiteError) in
+                try row.int64(0)
+            }
+            #expect(remaining == [1])
+            #expect(try store.session(id: "live") != nil)
         }
     }
 

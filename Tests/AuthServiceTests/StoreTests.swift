@@ -555,14 +555,14 @@ struct StoreLifecycleTests {
         }
     }
 
-    @Test("the SQLite file is in WAL mode with foreign keys enforced, at schema version 2")
+    @Test("the SQLite file is in WAL mode with foreign keys enforced, at schema version 3")
     func configuration() throws {
         try withStore(.sqlite) { _, location throws in
             let raw = try SQLiteConnection(path: location.address, busyTimeoutMilliseconds: 1000)
             let mode = try raw.query("PRAGMA journal_mode") { row throws(SQLiteError) in try row.text(0) }
             #expect(mode == ["wal"])
             let version = try raw.query("PRAGMA user_version") { row throws(SQLiteError) in try row.int64(0) }
-            #expect(version == [2])
+            #expect(version == [3])
         }
     }
 }

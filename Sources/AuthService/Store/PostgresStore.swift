@@ -234,9 +234,34 @@ public final class PostgresStore: UserStore {
             sessions: rows.map { (id: $0.id, expiresAt: $0.expiresAt) }, cursor: rows.last?.seq ?? cursor)
     }
 
-    public func pruneRevocations(now: Int64) throws(StoreError) {
-        try withConnection("pruning revocations") { db throws(PostgresError) in
-            _ = try db.query("DELETE FROM session_revocations WHERE expires_at <= $1", [.integer(now)])
+    /// Sessions deleted per transaction by ``pruneExpired(now:)``.
+    static let pruneBatch = 500
+
+    public func pruneExpired(now: Int64) throws(StoreError) {
+        // In batches, each a short transaction: the revocation lock (taken first, as by every
+        // transaction that can end a session: deleting live sessions fires the trigger) and the
+        // pool connection are held briefly, and other writers go on between batches.
+        let cutoff = now - Self.expiredSessionRetention
+        var deleted = Self.pruneBatch
+        while deleted == Self.pruneBatch {
+            deleted = try withConnection("pruning expired sessions") { db throws(PostgresError) -> Int in
+                try db.transaction { () throws(PostgresError) -> Int in
+                    try Self.lockRevocations(db)
+                    // Refresh tokens go with their sessions (ON DELETE CASCADE). The trigger records
+                    // the live ones among them in the sequence, already expired: the last statement
+                    // takes those out again.
+                    let sessions = try db.query(
+                        """
+                        DELETE FROM sessions WHERE id IN
+                            (SELECT id FROM sessions WHERE expires_at <= $1::bigint LIMIT $2::bigint) RETURNING id
+                        """,
+                        [.integer(cutoff), .integer(Int64(Self.pruneBatch))]
+                    ) { row throws(PostgresError) in try row.text(0) }
+                    try db.query("DELETE FROM deleted_sessions WHERE expires_at <= $1", [.integer(now)])
+                    try db.query("DELETE FROM session_revocations WHERE expires_at <= $1", [.integer(now)])
+                    return sessions.count
+                }
+            }
         }
     }
 
@@ -572,6 +597,8 @@ public final class PostgresStore: UserStore {
         );
         CREATE INDEX sessions_user_id ON sessions (user_id);
         CREATE INDEX sessions_revoked_expires_at ON sessions (expires_at) WHERE revoked_at IS NOT NULL;
+        -- Expired sessions are pruned (`pruneExpired`), found by their expiry.
+        CREATE INDEX sessions_expires_at ON sessions (expires_at);
 
         CREATE TABLE refresh_tokens (
             hash bytea PRIMARY KEY,

@@ -201,9 +201,32 @@ public final class SQLiteStore: UserStore {
             sessions: rows.map { (id: $0.id, expiresAt: $0.expiresAt) }, cursor: rows.last?.seq ?? cursor)
     }
 
-    public func pruneRevocations(now: Int64) throws(StoreError) {
-        try withConnection("pruning revocations") { db throws(SQLiteError) in
-            _ = try db.run("DELETE FROM session_revocations WHERE expires_at <= ?", [.integer(now)])
+    /// Sessions deleted per transaction by ``pruneExpired(now:)``.
+    static let pruneBatch = 500
+
+    public func pruneExpired(now: Int64) throws(StoreError) {
+        // In batches, each a short transaction of its own, and with the ping's short busy timeout:
+        // the store's one connection and SQLite's write lock are held for milliseconds at a time,
+        // and a write lock held elsewhere (`gatehouse users ...`) makes this give up quickly
+        // (the next round goes on) rather than hold up requests for the busy timeout.
+        let cutoff = now - Self.expiredSessionRetention
+        var deleted = Self.pruneBatch
+        while deleted == Self.pruneBatch {
+            deleted = try withConnection("pruning expired sessions") { db throws(SQLiteError) -> Int in
+                try db.setBusyTimeout(milliseconds: Self.pingTimeoutMilliseconds)
+                defer { _ = try? db.setBusyTimeout(milliseconds: Self.busyTimeoutMilliseconds) }
+                return try db.transaction { () throws(SQLiteError) -> Int in
+                    // Refresh tokens go with their sessions (ON DELETE CASCADE). The sessions_deleted
+                    // trigger records the live ones among them in the sequence, already expired:
+                    // the last statement takes those out again.
+                    let sessions = try db.run(
+                        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)",
+                        [.integer(cutoff), .integer(Int64(Self.pruneBatch))])
+                    _ = try db.run("DELETE FROM deleted_sessions WHERE expires_at <= ?", [.integer(now)])
+                    _ = try db.run("DELETE FROM session_revocations WHERE expires_at <= ?", [.integer(now)])
+                    return sessions
+                }
+            }
         }
     }
 
@@ -585,6 +608,10 @@ public final class SQLiteStore: UserStore {
         BEGIN
             INSERT INTO session_revocations (session_id, expires_at) VALUES (old.id, old.expires_at);
         END;
+        """,
+        // 3: expired sessions are pruned (`pruneExpired`), found by their expiry.
+        """
+        CREATE INDEX sessions_expires_at ON sessions (expires_at);
         """,
     ]
 }

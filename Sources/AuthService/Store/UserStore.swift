@@ -18,6 +18,10 @@ public enum RefreshRotation: Sendable, Equatable {
 /// seconds since the Unix epoch, supplied by the caller's clock. Usernames are unique and looked up
 /// without regard to ASCII case.
 public protocol UserStore: Sendable {
+    /// How long, in seconds, an expired session is kept before ``pruneExpired(now:)`` deletes it:
+    /// an hour, well past any clock leeway a verifier allows.
+    static var expiredSessionRetention: Int64 { get }
+
     /// Creates a user.
     ///
     /// Uniqueness is enforced by the database (never check-then-insert), so concurrent
@@ -126,13 +130,21 @@ public protocol UserStore: Sendable {
     /// - Parameter cursor: ``revocationCursor()`` or the ``RevocationBatch/cursor`` of the previous call.
     func revocations(after cursor: Int64) throws(StoreError) -> RevocationBatch
 
-    /// Forgets revocation-sequence entries whose sessions expired before `now` (their tokens are
-    /// refused by their own `exp`). Positions are never reused.
-    func pruneRevocations(now: Int64) throws(StoreError)
+    /// Deletes what can no longer matter, so the store does not grow with every login forever:
+    /// sessions that expired at least ``expiredSessionRetention`` seconds before `now` (with
+    /// their refresh tokens, whatever their state: no token of theirs can be accepted any more),
+    /// and the markers of deleted sessions and the revocation-sequence entries whose sessions
+    /// expired before `now` (their tokens are refused by their own `exp`). Positions of the
+    /// sequence are never reused, and deleting expired sessions adds no live entry to it.
+    func pruneExpired(now: Int64) throws(StoreError)
 
     /// Checks, within a short bound, that the store can serve reads and writes now (readiness).
     func ping() throws(StoreError)
 
     /// Closes the store: later calls throw ``StoreError/Code/unavailable``. Calling it again does nothing.
     func close()
+}
+
+extension UserStore {
+    public static var expiredSessionRetention: Int64 { 3600 }
 }

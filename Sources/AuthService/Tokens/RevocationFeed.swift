@@ -9,7 +9,8 @@ public import MicroHTTP
 /// asks the store for the sessions ended after its cursor in the store's
 /// revocation sequence (``UserStore/revocations(after:)``) and adds them to
 /// the list. Sessions this process ends are in the list already; seeing them
-/// again costs nothing. Once in a while it also prunes the sequence.
+/// again costs nothing. At its first poll and every ten minutes after, it
+/// also has the store delete expired sessions (``UserStore/pruneExpired(now:)``).
 public final class RevocationFeed: Sendable {
     private let store: any UserStore
     private let revocations: RevocationList
@@ -25,7 +26,7 @@ public final class RevocationFeed: Sendable {
         var failing = false
     }
 
-    /// How often, in seconds, the revocation sequence is pruned.
+    /// How often, in seconds, expired sessions and revocations are pruned (the first poll does it too).
     static let pruneInterval: Int64 = 600
 
     /// - Parameters:
@@ -35,7 +36,7 @@ public final class RevocationFeed: Sendable {
         self.revocations = revocations
         self.clock = clock
         self.logger = logger
-        state = LockedValue(State(cursor: cursor, lastPrune: clock.seconds))
+        state = LockedValue(State(cursor: cursor, lastPrune: 0))
     }
 
     // Only cancels: the last reference may be dropped by a poll in progress, on the queue itself,
@@ -92,7 +93,7 @@ public final class RevocationFeed: Sendable {
                 state.lastPrune = now
                 return true
             }
-            if prune { try store.pruneRevocations(now: now) }
+            if prune { self.prune(now: now) }
             return added
         } catch {
             // Logged once per outage: the next poll tries again.
@@ -104,6 +105,18 @@ public final class RevocationFeed: Sendable {
                 logger.error("could not read ended sessions from the store; retrying", ["error": error.description])
             }
             return 0
+        }
+    }
+}
+
+extension RevocationFeed {
+    /// Has the store delete expired sessions. A failure (the write lock held elsewhere, say)
+    /// is logged as a warning; the next round, ten minutes on, tries again.
+    private func prune(now: Int64) {
+        do {
+            try store.pruneExpired(now: now)
+        } catch {
+            logger.warning("could not prune expired sessions; trying again later", ["error": error.description])
         }
     }
 }
