@@ -255,6 +255,31 @@ struct AdminStoreTests {
         }
     }
 
+    /// `pollSoon()` (what a notification triggers) polls on the feed's queue without waiting; a burst
+    /// of calls shares polls; `catchUp()` polls and waits, and says whether the store answered.
+    @Test(arguments: StoreBackend.allCases)
+    func pollSoonPollsOnTheFeedsQueueAndCatchUpReportsTheStore(_ backend: StoreBackend) throws {
+        try withStore(backend) { store, location throws in
+            let alice = try user(store, "alice")
+            try session(store, "s1", of: alice.id)
+            let revocations = RevocationList()
+            let feed = RevocationFeed(
+                store: store, revocations: revocations, cursor: try store.revocationCursor(),
+                clock: ManualClock(start: Double(now)).clock, logger: Logger(sink: MemoryLogSink()))
+            let other = try location.open()
+            try other.revokeSession(id: "s1", at: now)
+            other.close()
+            for _ in 0..<100 { feed.pollSoon() }
+            let deadline = Date().addingTimeInterval(5)
+            while !revocations.isRevoked("s1"), Date() < deadline { usleep(2000) }
+            #expect(revocations.isRevoked("s1"))
+            #expect(feed.catchUp())
+            feed.stop()
+            store.close()
+            #expect(!feed.catchUp())
+        }
+    }
+
     @Test func aVersionOneDatabaseIsMigratedKeepingItsUsersAndRevokedSessions() throws {
         let directory = NSTemporaryDirectory() + "gatehouse-migrate-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

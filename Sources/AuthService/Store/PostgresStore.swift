@@ -630,13 +630,20 @@ public final class PostgresStore: UserStore {
         CREATE INDEX session_revocations_expires_at ON session_revocations (expires_at);
 
         CREATE FUNCTION gatehouse_session_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            ended_seq bigint;
         BEGIN
             PERFORM pg_advisory_xact_lock(5143520228326471028);
             IF TG_OP = 'DELETE' THEN
-                INSERT INTO session_revocations (session_id, expires_at) VALUES (OLD.id, OLD.expires_at);
+                INSERT INTO session_revocations (session_id, expires_at) VALUES (OLD.id, OLD.expires_at)
+                RETURNING seq INTO ended_seq;
             ELSE
-                INSERT INTO session_revocations (session_id, expires_at) VALUES (NEW.id, NEW.expires_at);
+                INSERT INTO session_revocations (session_id, expires_at) VALUES (NEW.id, NEW.expires_at)
+                RETURNING seq INTO ended_seq;
             END IF;
+            -- Delivered to every listening instance at commit, in commit order (PostgresListener):
+            -- they read the sequence at once instead of at their next poll.
+            PERFORM pg_notify('gatehouse_revocations', ended_seq::text);
             RETURN NULL;
         END
         $$;

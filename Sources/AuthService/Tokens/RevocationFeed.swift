@@ -24,6 +24,8 @@ public final class RevocationFeed: Sendable {
         var timer: PollTimer?
         var lastPrune: Int64 = 0
         var failing = false
+        /// A ``pollSoon()`` is queued and has not started yet.
+        var pollQueued = false
     }
 
     /// How often, in seconds, expired sessions and revocations are pruned (the first poll does it too).
@@ -68,10 +70,38 @@ public final class RevocationFeed: Sendable {
         }?.cancel()
     }
 
+    /// Polls on the feed's queue as soon as it is free, without waiting (a notification said
+    /// something was ended). Calls made before that poll starts share it; one made while it runs
+    /// queues one more, so nothing notified during a poll waits for the next timer round.
+    public func pollSoon() {
+        let queue = state.withLock { state -> Bool in
+            defer { state.pollQueued = true }
+            return !state.pollQueued
+        }
+        guard queue else { return }
+        self.queue.async { [weak self] in
+            guard let self else { return }
+            self.state.withLock { $0.pollQueued = false }
+            self.poll()
+        }
+    }
+
+    /// Polls on the feed's queue and waits for it (after a listener reconnected: what it missed
+    /// is in the list before it reports ready).
+    /// - Returns: whether the store answered.
+    public func catchUp() -> Bool {
+        queue.sync { read() != nil }
+    }
+
     /// Reads what was ended since the last poll into the revocation list.
     /// - Returns: how many sessions it added (seen again or not).
     @discardableResult
     public func poll() -> Int {
+        read() ?? 0
+    }
+
+    /// ``poll()``, telling a failure apart: nil when the store did not answer.
+    private func read() -> Int? {
         let cursor = state.withLock { $0.cursor }
         let now = clock.seconds
         do {
@@ -104,7 +134,7 @@ public final class RevocationFeed: Sendable {
             if first {
                 logger.error("could not read ended sessions from the store; retrying", ["error": error.description])
             }
-            return 0
+            return nil
         }
     }
 }
