@@ -95,7 +95,7 @@ run: build
 # cores, connecting 500 sockets took 7 s and a request took over 5 s to reach
 # the server (seen in CI), and they measured the machine instead of Gatehouse.
 # RevocationFeedTimingTests: a `gatehouse users` change reaches the service within 1 s.
-TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests|RevocationFeedTimingTests
+TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests|RevocationFeedTimingTests|RevocationFanOutTimingTests
 
 # Builds everything in debug (with the gatehouse binary the end-to-end tests
 # start) and runs every test. `build` first: DeploymentTests checks the release

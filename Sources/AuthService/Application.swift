@@ -14,16 +14,21 @@ public final class Application: Sendable {
     let logger: Logger
     /// Brings sessions other processes end into `tokens.revocations`.
     public let revocationFeed: RevocationFeed
+    /// PostgreSQL only: makes the feed poll at once when another instance ends a session.
+    let revocationListener: PostgresListener?
 
-    /// How often, in seconds, the store is asked for sessions other processes ended: a
-    /// `gatehouse users ...` change reaches the running service within this (and one store read).
+    /// How often, in seconds, the store is asked for sessions other processes ended by default
+    /// (`GATEHOUSE_REVOCATION_POLL_MS`): a `gatehouse users ...` change reaches the running service
+    /// within this (and one store read); on PostgreSQL a notification brings it at once.
     public static let revocationPollInterval = 0.25
 
     init(
         configuration: Configuration, server: HTTPServer, tokens: TokenService, store: any UserStore,
-        hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger, revocationFeed: RevocationFeed
+        hashingPool: WorkerPool, storePool: WorkerPool, logger: Logger, revocationFeed: RevocationFeed,
+        revocationListener: PostgresListener?
     ) {
         self.revocationFeed = revocationFeed
+        self.revocationListener = revocationListener
         self.configuration = configuration
         self.server = server
         self.tokens = tokens
@@ -39,7 +44,16 @@ public final class Application: Sendable {
     public func start() throws -> UInt16 {
         let port = try server.start()
         tokens.keys.startWatching(interval: Double(configuration.keyReloadInterval))
-        revocationFeed.start(interval: Self.revocationPollInterval)
+        revocationFeed.start(interval: Double(configuration.revocationPollMilliseconds) / 1000)
+        if let revocationListener {
+            revocationListener.start()
+            // The store answered a moment ago, so this takes milliseconds; /readyz says 503 until then.
+            if !revocationListener.waitUntilReady(timeout: 5) {
+                logger.warning(
+                    "the revocation listener is not connected yet; /readyz answers 503 until it is",
+                    ["reason": revocationListener.notReadyReason ?? ""])
+            }
+        }
         logger.info(
             "listening",
             ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
@@ -63,6 +77,8 @@ public final class Application: Sendable {
     public func shutdown() {
         tokens.keys.stopWatching()
         server.shutdown()
+        // The listener first: it calls the feed. Both before the store closes.
+        revocationListener?.stop()
         revocationFeed.stop()
         hashingPool.shutdown()
         storePool.shutdown()
@@ -105,6 +121,9 @@ public func buildApplication(
     revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
     let revocationFeed = RevocationFeed(
         store: store, revocations: revocations, cursor: revocationCursor, clock: clock, logger: logger)
+    let revocationListener = configuration.postgresURL.map {
+        PostgresListener(url: $0, feed: revocationFeed, logger: logger)
+    }
     let metrics = GatehouseMetrics()
     let tokens = TokenService(
         keys: keys, revocations: revocations, accessTTL: configuration.accessTTL, issuer: configuration.issuer,
@@ -128,7 +147,14 @@ public func buildApplication(
     metrics.register(in: registry, hashingPool: hashingPool, storePool: storePool, tokens: tokens)
 
     var router = Router()
-    ServiceController(store: store, storePool: storePool, logger: logger).addRoutes(to: &router)
+    var readinessProblem: (@Sendable () -> String?)?
+    if let revocationListener {
+        readinessProblem = { revocationListener.notReadyReason }
+    }
+    ServiceController(
+        store: store, storePool: storePool, logger: logger,
+        readinessProblem: readinessProblem
+    ).addRoutes(to: &router)
     AccountController(
         store: store, hasher: hasher, hashingPool: hashingPool, storePool: storePool, tokens: tokens,
         refreshTTL: configuration.refreshTTL, clock: clock, limits: limits, audit: audit, metrics: metrics,
@@ -160,7 +186,7 @@ public func buildApplication(
     registry.registerProcessMetrics()
     return Application(
         configuration: configuration, server: server, tokens: tokens, store: store, hashingPool: hashingPool,
-        storePool: storePool, logger: logger, revocationFeed: revocationFeed)
+        storePool: storePool, logger: logger, revocationFeed: revocationFeed, revocationListener: revocationListener)
 }
 
 /// Opens the store `configuration` names: PostgreSQL when `GATEHOUSE_DATABASE_URL`

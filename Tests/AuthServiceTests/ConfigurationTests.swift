@@ -75,6 +75,7 @@ import Testing
          "GATEHOUSE_DATABASE_URL is not a PostgreSQL URL libpq accepts"),
         ([:], ["--database-url", "postgresql://db/gate%zzhouse"], "--database-url is not a PostgreSQL URL"),
         (["GATEHOUSE_DB_POOL_SIZE": "0"], [], "GATEHOUSE_DB_POOL_SIZE must be a whole number from 1 to 1000"),
+        (["GATEHOUSE_REVOCATION_POLL_MS": "5"], [], "GATEHOUSE_REVOCATION_POLL_MS must be a whole number from 10 to 60000"),
         (["GATEHOUSE_LOG_LEVEL": "loud"], [], "GATEHOUSE_LOG_LEVEL must be"),
         (["GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"], [], "GATEHOUSE_TRUSTED_PROXIES must be a comma-separated list"),
         ([:], ["--trusted-proxies", "proxy.internal"], "--trusted-proxies must be"),
@@ -89,6 +90,15 @@ import Testing
         } throws: { error in
             (error as? ConfigurationError)?.message.contains(row.2) == true
         }
+    }
+
+    @Test func theRevocationPollIntervalIsSetInMilliseconds() throws {
+        #expect(try Configuration.parse(environment: [:], arguments: []).revocationPollMilliseconds == 250)
+        let parsed = try Configuration.parse(environment: ["GATEHOUSE_REVOCATION_POLL_MS": "60000"], arguments: [])
+        #expect(parsed.revocationPollMilliseconds == 60_000)
+        #expect(
+            try Configuration.parse(environment: [:], arguments: ["--revocation-poll-ms", "100"])
+                .revocationPollMilliseconds == 100)
     }
 
     @Test func aPostgreSQLURLChoosesThePostgreSQLStoreWithItsPoolSize() throws {

@@ -182,6 +182,51 @@ struct PostgresStoreTests {
             #expect(Set(all) == Set(ids))
         }
     }
+
+    /// The listener (one connection of its own, `LISTEN gatehouse_revocations`) makes the feed poll as
+    /// soon as another store ends a session: the feed's timer is not started here, so nothing else
+    /// polls. It is ready only once connected and caught up, and `stop()` closes its connection.
+    @Test func theListenerMakesTheFeedPollWhenAnotherStoreEndsASession() throws {
+        try withStoreLocation(.postgres) { location throws in
+            let database = try #require(location.database)
+            let store = try location.open()
+            defer { store.close() }
+            let user = try store.createUser(id: "u1", username: "alice", passwordHash: "h", createdAt: 1)
+            let expires: Int64 = 4_000_000_000
+            try store.createSession(
+                Session(id: "s1", userID: user.id, createdAt: 1, expiresAt: expires),
+                refreshTokenHash: Array(repeating: 1, count: 32), refreshExpiresAt: expires)
+            let revocations = RevocationList()
+            let feed = RevocationFeed(
+                store: store, revocations: revocations, cursor: try store.revocationCursor(), clock: .system,
+                logger: Logger(sink: MemoryLogSink()))
+            let listener = PostgresListener(url: location.address, feed: feed, logger: Logger(sink: MemoryLogSink()))
+            #expect(listener.notReadyReason != nil)
+            listener.start()
+            #expect(listener.waitUntilReady(timeout: 10))
+            let listening = try server().psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gatehouse-listener'",
+                database: database)
+            #expect(listening.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+
+            let other = try location.open()
+            try other.revokeSession(id: "s1", at: 2)
+            other.close()
+            let deadline = Date().addingTimeInterval(5)
+            while !revocations.isRevoked("s1"), Date() < deadline { usleep(5000) }
+            #expect(revocations.isRevoked("s1"))
+
+            let started = Date()
+            listener.stop()
+            feed.stop()
+            #expect(Date().timeIntervalSince(started) < 2)
+            let left = try server().psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gatehouse-listener'",
+                database: database)
+            #expect(left.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            listener.stop()  // again: returns at once
+        }
+    }
 }
 
 /// Runs `body(i)` for each `i` in `0..<count` on its own thread, all released at once; returns when
@@ -202,4 +247,5 @@ private func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Voi
         start.signal()
     }
     finished.wait()
+
 }

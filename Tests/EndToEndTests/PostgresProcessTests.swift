@@ -174,4 +174,78 @@ import TestSupport
             }
         }
     }
+
+    /// The revocation listener's connection is ended by the server (`pg_terminate_backend` on the
+    /// backends named `gatehouse-listener`) while new connections to the database are refused
+    /// (`ALLOW_CONNECTIONS false`), so it cannot come back: /readyz answers 503, and a logout on B
+    /// meanwhile does not reach A (its poll is slowed to a minute). Connections allowed again: A
+    /// reconnects, reads what it missed, and only then answers /readyz 200; by then it refuses the
+    /// token.
+    @Test func aLostListenerMakesTheInstanceNotReadyUntilItHasCaughtUp() async throws {
+        try await withPostgres { postgres in
+            try await withTemporaryDirectory { directory in
+                let database = try await blockingIO { try postgres.createDatabase() }
+                let shared = [
+                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
+                    "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
+                    "GATEHOUSE_REVOCATION_POLL_MS": "60000",
+                ]
+                let a = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
+                let b = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
+                let onA = try HTTPTestClient(port: try a.waitUntilListening())
+                let onB = try HTTPTestClient(port: try b.waitUntilListening())
+                #expect(
+                    try onA.send("POST", "/register", json: ["username": "erin", "password": "secret-password"])
+                        .status == 201)
+                let session = try onB.login("erin", "secret-password")
+                #expect(try onA.get("/protected", bearer: session.access).status == 200)
+                #expect(try onA.send("GET", "/readyz").status == 200)
+
+                let listeners = try await blockingIO {
+                    try postgres.psql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gatehouse-listener'")
+                }
+                #expect(listeners.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "\(listeners)")
+                _ = try await blockingIO {
+                    try postgres.psql(
+                        """
+                        ALTER DATABASE "\(database)" ALLOW_CONNECTIONS false;
+                        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE application_name = 'gatehouse-listener';
+                        """)
+                }
+                let notReady = await waitUntil(timeout: 5, interval: .milliseconds(20)) {
+                    (try? onA.send("GET", "/readyz").status) == 503
+                }
+                #expect(notReady, "\(a.output)")
+
+                // B still has pooled connections: its logout works, and A, not listening, misses it.
+                #expect(try onB.post("/logout", bearer: session.access).status == 204)
+                #expect(try onA.get("/protected", bearer: session.access).status == 200)
+                #expect(try onA.send("GET", "/readyz").status == 503)
+
+                _ = try await blockingIO {
+                    try postgres.psql("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
+                }
+                let ready = await waitUntil(timeout: 10, interval: .milliseconds(20)) {
+                    (try? onA.send("GET", "/readyz").status) == 200
+                }
+                #expect(ready, "\(a.output)")
+                // Ready means caught up: the logout made while A was not listening is applied.
+                #expect(try onA.get("/protected", bearer: session.access).status == 401)
+                onA.close()
+                onB.close()
+                #expect(a.stop() == 0, "\(a.output)")
+                #expect(b.stop() == 0, "\(b.output)")
+                // Logged once when lost (not at every attempt), and once when back.
+                for instance in [a, b] {
+                    let log = instance.output
+                    #expect(log.components(separatedBy: "revocation listener lost its connection").count == 2, "\(log)")
+                    #expect(log.components(separatedBy: "revocation listener connected again").count == 2, "\(log)")
+                }
+            }
+        }
+    }
 }

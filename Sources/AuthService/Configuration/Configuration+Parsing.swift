@@ -61,6 +61,13 @@ extension Configuration {
             config.databasePoolSize = try integer(value, "DB_POOL_SIZE", in: 1...1000)
         },
         Option(
+            name: "REVOCATION_POLL_MS",
+            help: "milliseconds between reads of sessions ended elsewhere (PostgreSQL also notifies at once)",
+            defaultDescription: "250"
+        ) { config, value in
+            config.revocationPollMilliseconds = try integer(value, "REVOCATION_POLL_MS", in: 10...60_000)
+        },
+        Option(
             name: "SIGNING_ALG", help: "access-token signature: HS256, RS256, ES256 or EdDSA", defaultDescription: "HS256"
         ) { config, value in
             let accepted: [JWSAlgorithm] = [.hs256, .rs256, .es256, .edDSA]

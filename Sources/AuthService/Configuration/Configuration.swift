@@ -17,6 +17,9 @@ public struct Configuration: Sendable, Equatable {
     public var databaseURL: String?
     /// The most connections to PostgreSQL an instance opens at once (unused with SQLite).
     public var databasePoolSize = 8
+    /// Milliseconds between the revocation feed's reads of the store's revocation sequence (its
+    /// safety net on PostgreSQL, where LISTEN/NOTIFY brings revocations at once).
+    public var revocationPollMilliseconds = 250
     /// The algorithm access tokens are signed with: HS256, RS256, ES256 or EdDSA.
     public var signingAlgorithm: JWSAlgorithm = .hs256
     /// HS256 secret (at least 32 bytes); nil means generated on first start

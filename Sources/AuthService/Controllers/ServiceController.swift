@@ -8,6 +8,7 @@ public struct ServiceController: Sendable {
     let store: any UserStore
     let storePool: WorkerPool
     let logger: Logger
+    let readinessProblem: (@Sendable () -> String?)?
     let readiness = ReadinessState()
 
     /// - Parameters:
@@ -15,10 +16,17 @@ public struct ServiceController: Sendable {
     ///   - storePool: where the probe runs, off the HTTP threads like every
     ///     other store call.
     ///   - logger: where changes of readiness are logged.
-    public init(store: any UserStore, storePool: WorkerPool, logger: Logger) {
+    ///   - readinessProblem: asked after the store answered: a reason not to be ready yet, or nil
+    ///     (PostgreSQL: the revocation listener is disconnected or has not caught up,
+    ///     `PostgresListener.notReadyReason`; nil with SQLite).
+    public init(
+        store: any UserStore, storePool: WorkerPool, logger: Logger,
+        readinessProblem: (@Sendable () -> String?)? = nil
+    ) {
         self.store = store
         self.storePool = storePool
         self.logger = logger
+        self.readinessProblem = readinessProblem
     }
 
     public func addRoutes(to router: inout Router) {
@@ -35,7 +43,8 @@ public struct ServiceController: Sendable {
     /// Readiness: 200 `{"status":"ready"}` when the store answers within its
     /// ping bound (SQLite: the database file it opened is still there and its
     /// write lock can be taken, `SQLiteStore.ping`; PostgreSQL: a connection
-    /// answers `SELECT 1`, `PostgresStore.ping`); else 503 `not_ready` with
+    /// answers `SELECT 1`, `PostgresStore.ping`, and the revocation listener is
+    /// connected and has read what it missed, `PostgresListener`); else 503 `not_ready` with
     /// `Retry-After`, the reason in the log. Runs on the store pool, off the
     /// HTTP threads; a full pool answers 503 `overloaded`, which a probe
     /// counts as not ready too. The first failure after a success, and the
@@ -48,7 +57,7 @@ public struct ServiceController: Sendable {
         let problem: String?
         do {
             try store.ping()
-            problem = nil
+            problem = readinessProblem?()
         } catch {
             problem = error.description
         }
@@ -57,7 +66,7 @@ public struct ServiceController: Sendable {
             if !wasReady { logger.info("ready again") }
             return .jsonBytes(Self.readyBody, headers: ["Cache-Control": "no-store"])
         }
-        if wasReady { logger.warning("not ready: the user store does not answer", ["error": problem]) }
+        if wasReady { logger.warning("not ready", ["error": problem]) }
         throw AuthError.notReady
     }
 
