@@ -165,16 +165,22 @@ struct YAMLParser {
         return try parseValue(of: line, from: line.start, ownerIndent: parentIndent, sequenceMayFollow: false)
     }
 
+    /// The next significant line of a block at `indent`; nil once the block ends (the text
+    /// ends, or a line is indented less). A line indented more is an error.
+    mutating func nextLine(atIndent indent: Int) throws(YAMLError) -> Line? {
+        skipInsignificant()
+        guard index < lines.count else { return nil }
+        let line = lines[index]
+        try Self.checkStart(of: line)
+        if line.start < indent { return nil }
+        if line.start > indent { throw YAMLError(line: line.number, "unexpected indentation") }
+        return line
+    }
+
     mutating func parseMapping(indent: Int) throws(YAMLError) -> JSONValue {
         var members: [(String, JSONValue)] = []
         var firstLine: [String: Int] = [:]
-        while true {
-            skipInsignificant()
-            guard index < lines.count else { break }
-            let line = lines[index]
-            try Self.checkStart(of: line)
-            if line.start < indent { break }
-            if line.start > indent { throw YAMLError(line: line.number, "unexpected indentation") }
+        while let line = try nextLine(atIndent: indent) {
             guard let (key, valueStart) = try mappingKey(in: line) else {
                 if line.isSequenceEntry {
                     throw YAMLError(line: line.number, "a sequence entry where a mapping key was expected")
@@ -193,13 +199,7 @@ struct YAMLParser {
 
     mutating func parseSequence(indent: Int) throws(YAMLError) -> JSONValue {
         var items: [JSONValue] = []
-        while true {
-            skipInsignificant()
-            guard index < lines.count else { break }
-            let line = lines[index]
-            try Self.checkStart(of: line)
-            if line.start < indent { break }
-            if line.start > indent { throw YAMLError(line: line.number, "unexpected indentation") }
+        while let line = try nextLine(atIndent: indent) {
             // A key at the same indentation ends a sequence that is a mapping's value.
             guard line.isSequenceEntry else { break }
             var contentStart = line.start + 1
