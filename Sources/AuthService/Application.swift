@@ -100,13 +100,18 @@ public func buildApplication(
     configuration: Configuration, logger: Logger = Logger(), clock: WallClock = .system
 ) throws -> Application {
     try SecretFile.ensureDirectory(configuration.dataDirectory)
-    let keys = try loadKeys(configuration: configuration, logger: logger, clock: clock)
-
     let store: any UserStore
     do {
         store = try openStore(configuration: configuration)
     } catch {
         throw ConfigurationError("could not open the database (\(configuration.storeDescription)): \(error)")
+    }
+    let keys: KeyManager
+    do {
+        keys = try loadKeys(configuration: configuration, store: store, logger: logger, clock: clock)
+    } catch {
+        store.close()
+        throw error
     }
     if configuration.postgresURL == nil {
         // It holds password hashes: owner only. SQLite gives its -wal and -shm
@@ -121,8 +126,11 @@ public func buildApplication(
     revocations.load(try store.revokedSessions(now: clock.seconds), now: clock.seconds)
     let revocationFeed = RevocationFeed(
         store: store, revocations: revocations, cursor: revocationCursor, clock: clock, logger: logger)
+    // With PostgreSQL, managed keys live there too: a change is heard at once.
+    var keysChanged: (@Sendable () -> Void)?
+    if keys.isManaged { keysChanged = { @Sendable in keys.reloadSoon() } }
     let revocationListener = configuration.postgresURL.map {
-        PostgresListener(url: $0, feed: revocationFeed, logger: logger)
+        PostgresListener(url: $0, feed: revocationFeed, keysChanged: keysChanged, logger: logger)
     }
     let metrics = GatehouseMetrics()
     let tokens = TokenService(
@@ -200,10 +208,19 @@ func openStore(configuration: Configuration) throws(StoreError) -> any UserStore
     return try SQLiteStore(path: configuration.databasePath)
 }
 
-/// The signing keys `configuration` names: the configured one, or the ones
-/// managed in the data directory (made on the first start; a new one of the
-/// configured algorithm when that changed).
-func loadKeys(configuration: Configuration, logger: Logger, clock: WallClock) throws -> KeyManager {
+/// Where the managed signing keys of `configuration` are: in PostgreSQL when
+/// the store is there (shared by every instance), else in the data directory.
+func keyStorage(configuration: Configuration, store: any UserStore) -> any KeyStorage {
+    if let store = store as? PostgresStore {
+        return PostgresKeyStorage(store: store, description: configuration.storeDescription)
+    }
+    return KeyDirectory(dataDirectory: configuration.dataDirectory)
+}
+
+/// The signing keys `configuration` names: the configured one, or the
+/// managed ones (``keyStorage(configuration:store:)``; made on the first
+/// start, a new one of the configured algorithm when that changed).
+func loadKeys(configuration: Configuration, store: any UserStore, logger: Logger, clock: WallClock) throws -> KeyManager {
     let policy = TokenService.policy(
         issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway)
     let algorithm = configuration.signingAlgorithm
@@ -228,20 +245,22 @@ func loadKeys(configuration: Configuration, logger: Logger, clock: WallClock) th
             ring: KeyRing(signingKey: .asymmetric(key)), policy: policy,
             signatureCacheCapacity: configuration.signatureCacheSize, clock: clock, logger: logger)
     }
-    let directory = KeyDirectory(dataDirectory: configuration.dataDirectory)
+    let storage = keyStorage(configuration: configuration, store: store)
     let tokenLifetime = Int64(configuration.accessTTL + configuration.leeway)
-    let rotation = KeyRotation(directory: directory, tokenLifetime: tokenLifetime)
+    let rotation = KeyRotation(storage: storage, tokenLifetime: tokenLifetime)
     switch try rotation.prepare(algorithm: algorithm, now: clock.seconds) {
     case .unchanged:
         break
     case .created(let key):
-        logger.info("signing key created", ["kid": key.kid, "alg": key.algorithm.rawValue, "file": key.file])
+        logger.info(
+            "signing key created",
+            ["kid": key.kid, "alg": key.algorithm.rawValue, "where": key.file.isEmpty ? storage.location : key.file])
     case .algorithmChanged(let previous, let key):
         logger.warning(
             "signing algorithm changed: a new key signs from now on; the old keys verify until their tokens expire",
             ["from": previous.rawValue, "to": key.algorithm.rawValue, "kid": key.kid])
     }
     return try KeyManager(
-        directory: directory, policy: policy, tokenLifetime: tokenLifetime,
+        storage: storage, policy: policy, tokenLifetime: tokenLifetime,
         signatureCacheCapacity: configuration.signatureCacheSize, clock: clock, logger: logger)
 }

@@ -6,22 +6,38 @@ import MicroHTTP
 import Testing
 import TestSupport
 
-/// The managed keys in a real data directory: the first key, a change of
-/// algorithm, rotation with and without a publish delay, retirement, and
-/// what a `KeyManager` puts in force along the way (moved by a manual clock).
-@Suite struct KeyRotationTests {
+/// Where a test's managed keys live: the data directory, or a fresh database on the suite's
+/// PostgreSQL server.
+enum KeyBackend: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    case files
+    case postgres
+
+    var testDescription: String { rawValue }
+}
+
+/// The managed keys in a real data directory and in a real PostgreSQL
+/// database: the first key, a change of algorithm, rotation with and without
+/// a publish delay, retirement, and what a `KeyManager` puts in force along
+/// the way (moved by a manual clock). The tests of the rules run against both
+/// storages; the files' own details (modes, `jwt-secret`) only against files.
+@Suite(.postgres) struct KeyRotationTests {
     static let lifetime: Int64 = 3630
     static let policy = TokenService.policy(issuer: "gatehouse", audience: nil, leeway: 30)
 
     struct Fixture {
+        let storage: any KeyStorage
+        /// The data directory (the storage itself for `.files`).
         let directory: KeyDirectory
         let rotation: KeyRotation
         let clock: ManualClock
         let logs: MemoryLogSink
+        /// The store whose database holds the keys (`.postgres`), and its URL.
+        let store: PostgresStore?
+        let databaseURL: String?
 
         func manager() throws -> KeyManager {
             try KeyManager(
-                directory: directory, policy: KeyRotationTests.policy, tokenLifetime: KeyRotationTests.lifetime,
+                storage: storage, policy: KeyRotationTests.policy, tokenLifetime: KeyRotationTests.lifetime,
                 signatureCacheCapacity: 100, clock: clock.clock, logger: Logger(level: .debug, sink: logs))
         }
 
@@ -35,15 +51,49 @@ import TestSupport
             let attributes = try FileManager.default.attributesOfItem(atPath: directory.path(relative))
             return attributes[.posixPermissions] as? Int
         }
+
+        /// The kids whose key material is stored: key files (`.pem`, `.secret`) or rows.
+        func storedKids() throws -> Set<String> {
+            if let store {
+                return Set(
+                    try store.pool.withConnection { db throws(PostgresError) in
+                        try db.query("SELECT kid FROM signing_keys") { row throws(PostgresError) in try row.text(0) }
+                    })
+            }
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.path("keys"))
+            return Set(
+                files.filter { $0.hasSuffix(".pem") || $0.hasSuffix(".secret") }.map {
+                    String($0.prefix { $0 != "." })
+                })
+        }
+
+        /// Runs one SQL statement on the keys' database (`.postgres` only).
+        func sql(_ statement: String, _ parameters: [PostgresValue] = []) throws {
+            let store = try #require(store)
+            try store.pool.withConnection { db throws(PostgresError) in _ = try db.query(statement, parameters) }
+        }
     }
 
-    func withFixture(_ body: (Fixture) throws -> Void) async throws {
+    func withFixture(_ backend: KeyBackend = .files, _ body: (Fixture) throws -> Void) async throws {
         try await withTemporaryDirectory { path in
             let directory = KeyDirectory(dataDirectory: path + "/data")
-            try body(
-                Fixture(
-                    directory: directory, rotation: KeyRotation(directory: directory, tokenLifetime: Self.lifetime),
-                    clock: ManualClock(start: 1_800_000_000), logs: MemoryLogSink()))
+            func run(_ storage: any KeyStorage, _ store: PostgresStore?, _ url: String?) throws {
+                try body(
+                    Fixture(
+                        storage: storage, directory: directory,
+                        rotation: KeyRotation(storage: storage, tokenLifetime: Self.lifetime),
+                        clock: ManualClock(start: 1_800_000_000), logs: MemoryLogSink(), store: store, databaseURL: url))
+            }
+            switch backend {
+            case .files:
+                try run(directory, nil, nil)
+            case .postgres:
+                try withStoreLocation(.postgres) { location in
+                    let store = try PostgresStore(url: location.address, poolSize: 4)
+                    defer { store.close() }
+                    try run(PostgresKeyStorage(store: store, description: "the test database"), store, location.address)
+                }
+            }
         }
     }
 
@@ -121,8 +171,9 @@ import TestSupport
         }
     }
 
-    @Test func changingTheAlgorithmSignsWithANewKeyAtOnceAndKeepsTheOldTokensValid() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func changingTheAlgorithmSignsWithANewKeyAtOnceAndKeepsTheOldTokensValid(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .hs256, now: fixture.now)
             let old = issue(fixture.tokens(try fixture.manager()))
             guard case .algorithmChanged(from: .hs256, let key) = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now)
@@ -141,8 +192,9 @@ import TestSupport
 
     // MARK: - Rotation
 
-    @Test func aRotatedKeyIsPublishedFirstThenSignsAndTheOldOneRetiresWhenItsTokensHaveExpired() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func aRotatedKeyIsPublishedFirstThenSignsAndTheOldOneRetiresWhenItsTokensHaveExpired(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now)
             let keys = try fixture.manager()
             let tokens = fixture.tokens(keys)
@@ -176,22 +228,24 @@ import TestSupport
             #expect(throws: Never.self) { try tokens.authenticate(token: tokenB) }
             #expect(fixture.logs.lines.contains { $0.contains("signing keys changed") })
 
-            // The next rotation removes the retired key and its file.
-            let oldFile = try #require(fixture.directory.readSchedule()?.keys.first { $0.kid == first }).file
+            // The next rotation removes the retired key and its file or row.
+            #expect(try fixture.storedKids().contains(first))
             let next = try fixture.rotation.rotate(algorithm: .es256, now: fixture.now, publishDelay: 0)
             #expect(next.removedRetired.map(\.kid) == [first])
-            #expect(!FileManager.default.fileExists(atPath: fixture.directory.path(oldFile)))
-            #expect(try fixture.directory.readSchedule()?.keys.map(\.kid) == [second, next.key.kid])
+            #expect(try fixture.storedKids() == [second, next.key.kid])
+            let kids = try fixture.storage.readSchedule()?.keys.map(\.kid)
+            #expect(kids == [second, next.key.kid])
         }
     }
 
-    @Test func rotatingAgainBeforeAPendingKeySignsReplacesIt() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func rotatingAgainBeforeAPendingKeySignsReplacesIt(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .edDSA, now: fixture.now)
             let pending = try fixture.rotation.rotate(algorithm: .edDSA, now: fixture.now, publishDelay: 600)
             let now = try fixture.rotation.rotate(algorithm: .edDSA, now: fixture.now, publishDelay: 0)
             #expect(now.droppedPending.map(\.kid) == [pending.key.kid])
-            #expect(!FileManager.default.fileExists(atPath: fixture.directory.path(pending.key.file)))
+            #expect(try !fixture.storedKids().contains(pending.key.kid))
             let keys = try fixture.manager()
             #expect(keys.keySet.ring.signingKey.kid == now.key.kid)
             // Later, the dropped key does not come back.
@@ -201,8 +255,9 @@ import TestSupport
         }
     }
 
-    @Test func rotationsFromSeveralWritersAtOnceLeaveAConsistentList() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func rotationsFromSeveralWritersAtOnceLeaveAConsistentList(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now)
             let now = fixture.now
             let rotation = fixture.rotation
@@ -215,24 +270,80 @@ import TestSupport
                 }
             }
             #expect(failures.withLock { $0 } == 0)
-            // The active key and the last pending one; every listed file exists, no other key file is left.
-            let schedule = try #require(try fixture.directory.readSchedule())
+            // The active key and the last pending one; every listed key loads, no other key is left.
+            let schedule = try #require(try fixture.storage.readSchedule())
             #expect(schedule.keys.count == 2)
-            for key in schedule.keys { _ = try fixture.directory.loadKey(key) }
-            let files = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path("keys"))
-                .filter { $0.hasSuffix(".pem") }
-            #expect(files.count == 2)
+            for key in schedule.keys { _ = try fixture.storage.loadKey(key) }
+            #expect(try fixture.storedKids() == Set(schedule.keys.map(\.kid)))
+        }
+    }
+
+    @Test(arguments: KeyBackend.allCases)
+    func aRefusedChangeLeavesTheListAsItWas(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
+            #expect {
+                _ = try fixture.rotation.rotate(algorithm: .es256, now: fixture.now, publishDelay: 0)
+            } throws: { error in
+                (error as? KeyStoreError)?.message.contains("there is no key to rotate yet") == true
+            }
+            let schedule = try fixture.storage.readSchedule()
+            #expect(schedule == nil)
+        }
+    }
+
+    /// Instances starting at once on one database (each with its own connections): one makes the
+    /// key ring, every other one finds it, and they all sign and verify with the same key.
+    @Test func instancesStartingAtOnceOnOneDatabaseShareTheFirstKey() async throws {
+        try await withFixture(.postgres) { fixture in
+            let url = try #require(fixture.databaseURL)
+            let stores = try (0..<4).map { _ in try PostgresStore(url: url, poolSize: 1) }
+            defer { for store in stores { store.close() } }
+            let storages = stores.map { PostgresKeyStorage(store: $0, description: "instance") }
+            let now = fixture.now
+            let results = LockedValue<[KeyRotation.Preparation]>([])
+            let failures = LockedValue<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: storages.count) { index in
+                do {
+                    let result = try KeyRotation(storage: storages[index], tokenLifetime: Self.lifetime)
+                        .prepare(algorithm: .es256, now: now)
+                    results.withLock { $0.append(result) }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 } == [])
+            let created = results.withLock { $0 }.compactMap { result -> ManagedKey? in
+                if case .created(let key) = result { return key }
+                return nil
+            }
+            #expect(created.count == 1)
+            #expect(results.withLock { $0 }.count { $0 == .unchanged } == 3)
+            let kid = try #require(created.first).kid
+
+            let managers = try storages.map { storage in
+                try KeyManager(
+                    storage: storage, policy: Self.policy, tokenLifetime: Self.lifetime, signatureCacheCapacity: 0,
+                    clock: fixture.clock.clock, logger: Logger(level: .debug, sink: fixture.logs))
+            }
+            #expect(managers.allSatisfy { $0.keySet.ring.signingKey.kid == kid })
+            let token = issue(fixture.tokens(managers[0]))
+            #expect(try fixture.tokens(managers[3]).authenticate(token: token).username == "alice")
+            #expect(try fixture.storedKids() == [kid])
         }
     }
 
     // MARK: - Damage
 
-    @Test func aDamagedListKeepsTheKeysInForceAndSaysWhy() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func aDamagedListKeepsTheKeysInForceAndSaysWhy(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now)
             let keys = try fixture.manager()
             let kid = keys.keySet.ring.signingKey.kid
-            try "{not json".write(toFile: fixture.directory.listPath, atomically: true, encoding: .utf8)
+            switch backend {
+            case .files: try "{not json".write(toFile: fixture.directory.listPath, atomically: true, encoding: .utf8)
+            case .postgres: try fixture.sql("UPDATE signing_keys SET alg = 'bogus'")
+            }
             #expect(!keys.reload())
             #expect(keys.keySet.ring.signingKey.kid == kid)
             #expect(fixture.logs.lines.contains { $0.contains("could not reload the signing keys") })
@@ -240,18 +351,24 @@ import TestSupport
         }
     }
 
-    @Test func aKeyFileThatDoesNotMatchItsKidIsRefused() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func aKeyFileThatDoesNotMatchItsKidIsRefused(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             guard case .created(let key) = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now) else {
                 Issue.record("expected a new key")
                 return
             }
             let other = try AsymmetricKey.generate(for: .es256).privateKeyPEM()
-            let path = fixture.directory.path(key.file)
-            unlink(path)
-            try other.write(toFile: path, atomically: true, encoding: .utf8)
+            switch backend {
+            case .files:
+                let path = fixture.directory.path(key.file)
+                unlink(path)
+                try other.write(toFile: path, atomically: true, encoding: .utf8)
+            case .postgres:
+                try fixture.sql("UPDATE signing_keys SET material = $1 WHERE kid = $2", [.text(other), .text(key.kid)])
+            }
             #expect {
-                _ = try fixture.directory.loadKey(key)
+                _ = try fixture.storage.loadKey(key)
             } throws: { error in
                 (error as? KeyStoreError)?.message.contains("does not hold key \(key.kid)") == true
             }
@@ -260,10 +377,12 @@ import TestSupport
 
     // MARK: - The command line's text
 
-    @Test func keysListShowsEveryKeyWithItsState() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: KeyBackend.allCases)
+    func keysListShowsEveryKeyWithItsState(backend: KeyBackend) async throws {
+        try await withFixture(backend) { fixture in
             var configuration = Configuration()
             configuration.dataDirectory = fixture.directory.dataDirectory
+            configuration.databaseURL = fixture.databaseURL
             configuration.signingAlgorithm = .es256
             #expect(try KeyCommands.run(.list, configuration: configuration, now: fixture.now).contains("No signing keys"))
             let rotated = try KeyCommands.run(.rotate(now: false), configuration: configuration, now: fixture.now)

@@ -14,13 +14,14 @@ public import JOSE
 /// fsync, rename, fsync the directory), and delete a key's file only after
 /// the list stopped naming it. So a reader, which takes no lock (the running
 /// service, every 30 s), always sees a complete list whose files exist.
-public struct KeyDirectory: Sendable {
+public struct KeyDirectory: KeyStorage {
     /// The data directory.
     public let dataDirectory: String
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
     var keysDirectory: String { path("keys") }
+    public var location: String { listPath }
     var listPath: String { path("keys/keys.json") }
 
     func path(_ relative: String) -> String { (dataDirectory as NSString).appendingPathComponent(relative) }
@@ -47,34 +48,33 @@ public struct KeyDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw KeyStoreError("could not read the key file \(file) of key \(entry.kid)")
         }
-        let text = String(decoding: data, as: UTF8.self)
-        let key: SigningKey
-        do {
-            if entry.algorithm.isSymmetric {
-                let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                guard secret.utf8.count >= 32 else {
-                    throw KeyStoreError("\(file) holds a secret of \(secret.utf8.count) bytes; at least 32 are needed")
-                }
-                key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: entry.algorithm)
-            } else {
-                key = SigningKey.asymmetric(try AsymmetricKey(pem: text, algorithm: entry.algorithm))
-            }
-        } catch let error as KeyStoreError {
-            throw error
-        } catch {
-            throw KeyStoreError("\(file) is not a usable \(entry.algorithm.rawValue) key: \(error)")
-        }
-        guard key.kid == entry.kid else {
-            throw KeyStoreError("\(file) does not hold key \(entry.kid) (its thumbprint is \(key.kid))")
-        }
-        return key
+        return try KeyMaterial.parse(String(decoding: data, as: UTF8.self), for: entry, source: file)
     }
 
-    // MARK: - Writing (with `withLock`)
+    // MARK: - Writing
+
+    /// Holding the directory's lock (`keys/.lock`, flock): writes the files
+    /// of the new keys, then the list, atomically, then deletes the files of
+    /// the keys it no longer names.
+    public func update<T>(_ plan: (KeySchedule?) throws -> (change: KeyChange, result: T)) throws -> T {
+        try withLock { () throws -> T in
+            let current = try readSchedule()
+            let (change, result) = try plan(current)
+            guard !change.isEmpty else { return result }
+            for key in change.added where !key.material.isEmpty {
+                try Self.writeNewFile(path(key.entry.file), Array(key.material.utf8))
+            }
+            if !change.added.isEmpty { Self.syncDirectory(keysDirectory) }
+            try writeSchedule(change.applied(to: current))
+            // Only once the list no longer names them.
+            for old in change.removed { removeFile(of: old) }
+            return result
+        }
+    }
 
     /// Runs `body` holding the directory's lock (creating the directories as
-    /// needed). Every change to the list happens inside it.
-    public func withLock<T>(_ body: () throws -> T) throws -> T {
+    /// needed).
+    func withLock<T>(_ body: () throws -> T) throws -> T {
         try SecretFile.ensureDirectory(dataDirectory)
         try SecretFile.ensureDirectory(keysDirectory)
         let lockPath = path("keys/.lock")
@@ -103,47 +103,32 @@ public struct KeyDirectory: Sendable {
         Self.syncDirectory(keysDirectory)
     }
 
-    /// Makes a new random key for `algorithm`, writes its file, and returns
-    /// its entry (which the caller adds to the list).
-    func createKey(algorithm: JWSAlgorithm, now: Int64, activates: Int64) throws(KeyStoreError) -> ManagedKey {
-        let bytes: [UInt8]
-        let key: SigningKey
-        let fileExtension: String
-        do {
-            if algorithm.isSymmetric {
-                let secret = Base64URL.encode(SecureRandom.bytes(32))
-                key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: algorithm)
-                bytes = Array((secret + "\n").utf8)
-                fileExtension = "secret"
-            } else {
-                let generated = try AsymmetricKey.generate(for: algorithm)
-                key = SigningKey.asymmetric(generated)
-                bytes = Array(try generated.privateKeyPEM().utf8)
-                fileExtension = "pem"
-            }
-        } catch {
-            throw KeyStoreError("could not generate a \(algorithm.rawValue) key: \(error)")
-        }
-        let file = "keys/\(key.kid).\(fileExtension)"
-        try Self.writeNewFile(path(file), bytes)
-        Self.syncDirectory(keysDirectory)
-        return ManagedKey(kid: key.kid, algorithm: algorithm, created: now, activates: activates, file: file)
+    /// A new random key for `algorithm`, to be kept in `keys/<kid>.pem` or
+    /// `keys/<kid>.secret`.
+    public func makeKey(algorithm: JWSAlgorithm, now: Int64, activates: Int64) throws(KeyStoreError) -> NewKey {
+        let (key, material) = try KeyMaterial.generate(algorithm)
+        let file = "keys/\(key.kid).\(algorithm.isSymmetric ? "secret" : "pem")"
+        return NewKey(
+            entry: ManagedKey(kid: key.kid, algorithm: algorithm, created: now, activates: activates, file: file),
+            material: material)
     }
 
-    /// The entry for the HMAC secret in `<data>/jwt-secret` (made on the
-    /// first start before keys were managed, or now): active since 0, so
-    /// that it signs until something replaces it, with the thumbprint `kid`
-    /// it always had, so tokens it signed stay valid.
-    func firstSecret(now: Int64) throws(KeyStoreError) -> ManagedKey {
+    /// The HMAC secret in `<data>/jwt-secret` (made on the first start before
+    /// keys were managed, or now): active since 0, so that it signs until
+    /// something replaces it, with the thumbprint `kid` it always had, so
+    /// tokens it signed stay valid.
+    public func firstHMACKey(now: Int64) throws(KeyStoreError) -> NewKey {
         let secret: String
         do {
             secret = try SecretFile.loadOrCreate(in: dataDirectory)
         } catch {
             throw KeyStoreError(error.message)
         }
-        return ManagedKey(
+        let entry = ManagedKey(
             kid: SigningKey.thumbprint(ofSymmetricSecret: Array(secret.utf8)), algorithm: .hs256, created: now,
             activates: 0, file: SecretFile.name)
+        // Already on disk.
+        return NewKey(entry: entry, material: "")
     }
 
     /// Deletes the file of a key the list no longer names. `jwt-secret` is

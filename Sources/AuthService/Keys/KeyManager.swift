@@ -32,9 +32,10 @@ public final class KeySet: Sendable {
 /// Holds the signing keys in force and keeps them current.
 ///
 /// Either one configured key (`GATEHOUSE_JWT_SECRET`,
-/// `GATEHOUSE_SIGNING_KEY_FILE`), which never changes, or the keys managed in
-/// the data directory (`KeyDirectory`), which `reload` reads again: on
-/// `SIGHUP`, and every `reloadInterval` seconds by itself. A reload also
+/// `GATEHOUSE_SIGNING_KEY_FILE`), which never changes, or the managed keys
+/// (``KeyStorage``: the data directory, or PostgreSQL), which `reload` reads
+/// again: on `SIGHUP`, when PostgreSQL notifies a change, and every
+/// `reloadInterval` seconds by itself. A reload also
 /// moves keys along their schedule (a pending key starts signing, a
 /// replaced one retires) without any file changing. Readers take the current
 /// `KeySet` under a lock held for a pointer copy; building a new set happens
@@ -43,7 +44,7 @@ public final class KeyManager: Sendable {
     /// Where the keys come from.
     enum Source: Sendable {
         case configured
-        case managed(KeyDirectory)
+        case managed(any KeyStorage)
     }
 
     let source: Source
@@ -57,6 +58,7 @@ public final class KeyManager: Sendable {
     /// Serialises reloads (the timer and SIGHUP may both ask).
     private let reloading = LockedValue(0)
     private let timer = LockedValue<ReloadTimer?>(nil)
+    private let reloadQueue = DispatchQueue(label: "gatehouse.keys.reload")
 
     /// One key that never changes.
     public init(
@@ -73,13 +75,13 @@ public final class KeyManager: Sendable {
             KeySet(ring: ring, policy: policy, signatureCacheCapacity: signatureCacheCapacity, states: []))
     }
 
-    /// The keys managed in `directory`, loaded now.
+    /// The keys managed in `storage`, loaded now.
     /// - Throws: `KeyStoreError` when the list or a key in force cannot be read.
     public init(
-        directory: KeyDirectory, policy: VerificationPolicy, tokenLifetime: Int64, signatureCacheCapacity: Int,
+        storage: any KeyStorage, policy: VerificationPolicy, tokenLifetime: Int64, signatureCacheCapacity: Int,
         clock: WallClock, logger: Logger
     ) throws(KeyStoreError) {
-        source = .managed(directory)
+        source = .managed(storage)
         self.policy = policy
         self.signatureCacheCapacity = signatureCacheCapacity
         self.tokenLifetime = tokenLifetime
@@ -87,7 +89,7 @@ public final class KeyManager: Sendable {
         self.logger = logger
         current = LockedValue(
             try Self.load(
-                directory, previous: nil, now: clock.seconds, tokenLifetime: tokenLifetime, policy: policy,
+                storage, previous: nil, now: clock.seconds, tokenLifetime: tokenLifetime, policy: policy,
                 signatureCacheCapacity: signatureCacheCapacity))
     }
 
@@ -96,7 +98,7 @@ public final class KeyManager: Sendable {
     /// The keys in force now.
     public var keySet: KeySet { current.withLock { $0 } }
 
-    /// Whether the keys are managed in the data directory (and so can rotate).
+    /// Whether the keys are managed (and so can rotate).
     public var isManaged: Bool {
         if case .managed = source { return true }
         return false
@@ -107,13 +109,13 @@ public final class KeyManager: Sendable {
     /// - Returns: whether the keys in force changed.
     @discardableResult
     public func reload() -> Bool {
-        guard case .managed(let directory) = source else { return false }
+        guard case .managed(let storage) = source else { return false }
         return reloading.withLock { _ in
             let previous = keySet
             let next: KeySet
             do {
                 next = try Self.load(
-                    directory, previous: previous, now: clock.seconds, tokenLifetime: tokenLifetime, policy: policy,
+                    storage, previous: previous, now: clock.seconds, tokenLifetime: tokenLifetime, policy: policy,
                     signatureCacheCapacity: signatureCacheCapacity)
             } catch {
                 logger.error("could not reload the signing keys; the keys in force stay", ["error": "\(error)"])
@@ -129,6 +131,13 @@ public final class KeyManager: Sendable {
                 ])
             return true
         }
+    }
+
+    /// Reloads on a queue of its own and returns at once (for PostgreSQL's
+    /// change notifications, heard on the listener's thread).
+    public func reloadSoon() {
+        guard isManaged else { return }
+        reloadQueue.async { [weak self] in self?.reload() }
     }
 
     /// Reloads every `interval` seconds until `stopWatching`.
@@ -151,14 +160,14 @@ public final class KeyManager: Sendable {
         }?.cancel()
     }
 
-    /// Builds the key set the list in `directory` puts in force at `now`,
+    /// Builds the key set the list in `storage` puts in force at `now`,
     /// reusing the keys `previous` already loaded.
     private static func load(
-        _ directory: KeyDirectory, previous: KeySet?, now: Int64, tokenLifetime: Int64, policy: VerificationPolicy,
+        _ storage: any KeyStorage, previous: KeySet?, now: Int64, tokenLifetime: Int64, policy: VerificationPolicy,
         signatureCacheCapacity: Int
     ) throws(KeyStoreError) -> KeySet {
-        guard let schedule = try directory.readSchedule() else {
-            throw KeyStoreError("\(directory.listPath) does not exist")
+        guard let schedule = try storage.readSchedule() else {
+            throw KeyStoreError("\(storage.location) holds no key list")
         }
         let states = schedule.states(at: now, tokenLifetime: tokenLifetime)
         var signing: SigningKey?
@@ -168,11 +177,11 @@ public final class KeyManager: Sendable {
             if let loaded = previous?.ring.key(withID: entry.kid) {
                 key = loaded
             } else {
-                key = try directory.loadKey(entry)
+                key = try storage.loadKey(entry)
             }
             if state == .active { signing = key } else { others.append(key) }
         }
-        guard let signing else { throw KeyStoreError("\(directory.listPath) names no key") }
+        guard let signing else { throw KeyStoreError("\(storage.location) names no key") }
         // Newest first after the signing key: pending, then retiring.
         others.reverse()
         let ring = KeyRing(signingKey: signing, additionalVerificationKeys: others)

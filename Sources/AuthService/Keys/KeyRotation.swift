@@ -1,15 +1,16 @@
 public import JOSE
 
 /// The changes to the managed key list: the first key, a change of
-/// algorithm, and rotation. Each runs under the key directory's lock, so the
-/// service starting and `gatehouse keys rotate` never interleave.
+/// algorithm, and rotation. Each runs under the storage's writer lock
+/// (``KeyStorage/update(_:)``), so instances starting at once and `gatehouse
+/// keys rotate` never interleave.
 public struct KeyRotation: Sendable {
-    public let directory: KeyDirectory
+    public let storage: any KeyStorage
     /// Access-token lifetime plus leeway: how long a replaced key keeps verifying.
     public let tokenLifetime: Int64
 
-    public init(directory: KeyDirectory, tokenLifetime: Int64) {
-        self.directory = directory
+    public init(storage: any KeyStorage, tokenLifetime: Int64) {
+        self.storage = storage
         self.tokenLifetime = tokenLifetime
     }
 
@@ -28,26 +29,20 @@ public struct KeyRotation: Sendable {
     /// when the configuration names another algorithm than the newest key
     /// has, a key of the new algorithm that signs at once.
     public func prepare(algorithm: JWSAlgorithm, now: Int64) throws -> Preparation {
-        try directory.withLock { () throws -> Preparation in
-            var schedule = try directory.readSchedule() ?? KeySchedule()
-            let result: Preparation
+        try storage.update { current in
+            let schedule = current ?? KeySchedule()
             if let newest = schedule.newest {
-                guard newest.algorithm != algorithm else { return .unchanged }
-                let key = try directory.createKey(algorithm: algorithm, now: now, activates: now)
+                guard newest.algorithm != algorithm else { return (KeyChange(), Preparation.unchanged) }
+                let key = try storage.makeKey(algorithm: algorithm, now: now, activates: now)
                 // Keys that were waiting to sign with the old algorithm never will.
-                dropPending(from: &schedule, now: now)
-                schedule.add(key)
-                result = .algorithmChanged(from: newest.algorithm, key: key)
-            } else {
-                let key =
-                    algorithm == .hs256
-                    ? try directory.firstSecret(now: now)
-                    : try directory.createKey(algorithm: algorithm, now: now, activates: now)
-                schedule.add(key)
-                result = .created(key)
+                let change = KeyChange(added: [key], removed: pending(in: schedule, now: now))
+                return (change, .algorithmChanged(from: newest.algorithm, key: key.entry))
             }
-            try directory.writeSchedule(schedule)
-            return result
+            let key =
+                algorithm == .hs256
+                ? try storage.firstHMACKey(now: now)
+                : try storage.makeKey(algorithm: algorithm, now: now, activates: now)
+            return (KeyChange(added: [key]), .created(key.entry))
         }
     }
 
@@ -59,7 +54,7 @@ public struct KeyRotation: Sendable {
         public let replaced: ManagedKey?
         /// Keys that had not started signing yet, dropped: the new key replaces them.
         public let droppedPending: [ManagedKey]
-        /// Retired keys removed from the list, their files deleted.
+        /// Retired keys removed from the list (and their files or rows).
         public let removedRetired: [ManagedKey]
     }
 
@@ -67,29 +62,24 @@ public struct KeyRotation: Sendable {
     /// from `now + publishDelay`; the key it replaces keeps verifying until
     /// `tokenLifetime` after that. Also drops retired keys.
     public func rotate(algorithm: JWSAlgorithm, now: Int64, publishDelay: Int64) throws -> Rotation {
-        try directory.withLock { () throws -> Rotation in
-            guard var schedule = try directory.readSchedule(), !schedule.keys.isEmpty else {
+        try storage.update { current in
+            guard let schedule = current, !schedule.keys.isEmpty else {
                 throw KeyStoreError("there is no key to rotate yet; start gatehouse once to make the first")
             }
             let replaced = schedule.activeKey(at: now, tokenLifetime: tokenLifetime)
-            let removed = schedule.removeRetired(at: now, tokenLifetime: tokenLifetime)
-            let dropped = dropPending(from: &schedule, now: now)
-            let key = try directory.createKey(algorithm: algorithm, now: now, activates: now + publishDelay)
-            schedule.add(key)
-            try directory.writeSchedule(schedule)
-            // Only once the list no longer names them.
-            for old in removed + dropped { directory.removeFile(of: old) }
-            return Rotation(key: key, replaced: replaced, droppedPending: dropped, removedRetired: removed)
+            let removed = schedule.retiredKeys(at: now, tokenLifetime: tokenLifetime)
+            let dropped = pending(in: schedule, now: now)
+            let key = try storage.makeKey(algorithm: algorithm, now: now, activates: now + publishDelay)
+            return (
+                KeyChange(added: [key], removed: removed + dropped),
+                Rotation(key: key.entry, replaced: replaced, droppedPending: dropped, removedRetired: removed)
+            )
         }
     }
 
-    /// Removes the keys that have not started signing (they never signed a
-    /// token, so nothing depends on them) and returns them.
-    @discardableResult
-    private func dropPending(from schedule: inout KeySchedule, now: Int64) -> [ManagedKey] {
-        let pending = schedule.states(at: now, tokenLifetime: tokenLifetime).filter { $0.state == .pending }.map(\.key)
-        let kids = Set(pending.map(\.kid))
-        schedule = KeySchedule(keys: schedule.keys.filter { !kids.contains($0.kid) })
-        return pending
+    /// The keys that have not started signing (they never signed a token, so
+    /// nothing depends on them).
+    private func pending(in schedule: KeySchedule, now: Int64) -> [ManagedKey] {
+        schedule.states(at: now, tokenLifetime: tokenLifetime).filter { $0.state == .pending }.map(\.key)
     }
 }

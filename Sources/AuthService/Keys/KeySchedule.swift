@@ -105,15 +105,21 @@ public struct KeySchedule: Sendable, Equatable {
         keys.append(key)
     }
 
-    /// Drops the keys retired at `now`, returning them (their files can go).
-    public mutating func removeRetired(at now: Int64, tokenLifetime: Int64) -> [ManagedKey] {
+    /// The keys retired at `now`, in list order: nothing needs them any more.
+    public func retiredKeys(at now: Int64, tokenLifetime: Int64) -> [ManagedKey] {
         let retired = Set(
             states(at: now, tokenLifetime: tokenLifetime).compactMap { entry -> String? in
                 if case .retired = entry.state { return entry.key.kid }
                 return nil
             })
-        let removed = keys.filter { retired.contains($0.kid) }
-        keys.removeAll { retired.contains($0.kid) }
+        return keys.filter { retired.contains($0.kid) }
+    }
+
+    /// Drops the keys retired at `now`, returning them (their files can go).
+    public mutating func removeRetired(at now: Int64, tokenLifetime: Int64) -> [ManagedKey] {
+        let removed = retiredKeys(at: now, tokenLifetime: tokenLifetime)
+        let kids = Set(removed.map(\.kid))
+        keys.removeAll { kids.contains($0.kid) }
         return removed
     }
 

@@ -252,20 +252,24 @@ final class PostgresConnection: @unchecked Sendable {
     /// The connection's socket, for `poll(2)` while waiting for notifications; -1 when there is none.
     var socket: Int32 { PQsocket(handle) }
 
-    /// Reads what the server has sent (without blocking) and returns the payloads of the
-    /// notifications (`LISTEN`/`NOTIFY`) received so far.
+    /// Reads what the server has sent (without blocking) and returns the notifications
+    /// (`LISTEN`/`NOTIFY`) received so far: channel and payload.
     /// - Throws: a broken-connection error when the server closed the connection or it failed.
-    func notifications() throws(PostgresError) -> [String] {
+    func notifications() throws(PostgresError) -> [(channel: String, payload: String)] {
         if PQconsumeInput(handle) == 0 || !isOpen {
             throw PostgresError(
                 message: "waiting for notifications: \(Self.message(PQerrorMessage(handle)))", connectionBroken: true)
         }
-        var payloads: [String] = []
+        var received: [(channel: String, payload: String)] = []
         while let notification = PQnotifies(handle) {
-            payloads.append(notification.pointee.extra.map { String(cString: $0) } ?? "")
+            received.append(
+                (
+                    notification.pointee.relname.map { String(cString: $0) } ?? "",
+                    notification.pointee.extra.map { String(cString: $0) } ?? ""
+                ))
             PQfreemem(notification)
         }
-        return payloads
+        return received
     }
 
     /// Runs `body` in a transaction: commits if it returns, rolls back if it throws.

@@ -17,9 +17,15 @@ import MicroHTTP
 /// (``RevocationFeed/catchUp()``): only then is the listener ready again. Until then
 /// ``notReadyReason`` says why, and `/readyz` answers 503, so no instance reports ready while it
 /// may be missing a revocation made while it was disconnected.
+///
+/// It also listens on `gatehouse_keys`, which the `signing_keys` trigger notifies when the shared
+/// signing keys change (``PostgresKeyStorage``): then, and after each (re)connection, it calls
+/// `keysChanged`, so a rotation reaches every instance at once.
 final class PostgresListener: Sendable {
     /// The channel the trigger function notifies; the payload is the revocation's sequence number.
     static let channel = "gatehouse_revocations"
+    /// The channel the `signing_keys` trigger notifies.
+    static let keysChannel = "gatehouse_keys"
     /// `application_name` of the listening connection (it shows in `pg_stat_activity`).
     static let applicationName = "gatehouse-listener"
     /// The longest a wait on the socket lasts before the stop flag is checked again, in milliseconds.
@@ -27,6 +33,7 @@ final class PostgresListener: Sendable {
 
     private let url: String
     private let feed: RevocationFeed
+    private let keysChanged: (@Sendable () -> Void)?
     private let logger: Logger
     private let state = LockedValue(State())
     /// Signalled when the thread has returned (its connection closed).
@@ -40,9 +47,12 @@ final class PostgresListener: Sendable {
         var problem: String? = "the revocation listener has not connected yet"
     }
 
-    init(url: String, feed: RevocationFeed, logger: Logger) {
+    /// - Parameter keysChanged: called (on the listening thread: return at once) when the shared
+    ///   signing keys changed, and after each (re)connection; nil when the keys are not shared.
+    init(url: String, feed: RevocationFeed, keysChanged: (@Sendable () -> Void)? = nil, logger: Logger) {
         self.url = url
         self.feed = feed
+        self.keysChanged = keysChanged
         self.logger = logger
     }
 
@@ -107,11 +117,14 @@ final class PostgresListener: Sendable {
                     url: url, statementTimeoutMilliseconds: PostgresStore.statementTimeoutMilliseconds)
                 try connection.execute("SET application_name = '\(Self.applicationName)'")
                 try connection.execute("LISTEN \(Self.channel)")
+                if keysChanged != nil { try connection.execute("LISTEN \(Self.keysChannel)") }
                 // LISTEN is in force: whatever is ended from here on is notified. What was ended
                 // while not listening is read now, before reporting ready.
                 guard feed.catchUp() else {
                     throw PostgresError(message: "could not read the revocations missed while not listening")
                 }
+                // The same for a key change missed meanwhile.
+                keysChanged?()
                 setProblem(nil)
                 if failing { logger.info("revocation listener connected again") }
                 wasConnected = true
@@ -150,9 +163,9 @@ final class PostgresListener: Sendable {
             }
             // Readable, closed or failed: libpq tells which. A timeout just loops to check the flag.
             guard ready > 0 else { continue }
-            if try !connection.notifications().isEmpty {
-                feed.pollSoon()
-            }
+            let received = try connection.notifications()
+            if received.contains(where: { $0.channel == Self.channel }) { feed.pollSoon() }
+            if received.contains(where: { $0.channel == Self.keysChannel }) { keysChanged?() }
         }
     }
 

@@ -28,7 +28,8 @@ public final class PostgresStore: UserStore {
     /// The transaction-level advisory lock every session-ending transaction takes first (one more).
     static let revocationLockKey: Int64 = 5_143_520_228_326_471_028
 
-    private let pool: PostgresPool
+    /// Also used by ``PostgresKeyStorage`` for the signing keys.
+    let pool: PostgresPool
 
     /// Connects, and brings the schema up to date under an advisory lock (so instances starting at
     /// once apply each migration once).
@@ -573,7 +574,7 @@ public final class PostgresStore: UserStore {
     ///
     /// Migration 1 is ``SQLiteStore``'s first two in one: the same tables with PostgreSQL types
     /// (`bigint` seconds, `bytea` hashes, `boolean`), the unique index on `lower(username)`, and the
-    /// revocation sequence filled by triggers.
+    /// revocation sequence filled by triggers. Migration 2 adds the shared signing keys.
     static let migrations: [String] = [
         """
         CREATE TABLE users (
@@ -656,6 +657,28 @@ public final class PostgresStore: UserStore {
         CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions
         FOR EACH ROW WHEN (OLD.revoked_at IS NULL)
         EXECUTE FUNCTION gatehouse_session_ended();
+        """,
+        // 2: the signing keys every instance shares (PostgresKeyStorage), in the order they were
+        // made; any change is notified to the listening instances at commit, which reload them.
         """
+        CREATE TABLE signing_keys (
+            seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+            kid text PRIMARY KEY,
+            alg text NOT NULL,
+            created bigint NOT NULL,
+            activates bigint NOT NULL,
+            material text NOT NULL
+        );
+
+        CREATE FUNCTION gatehouse_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('gatehouse_keys', '');
+            RETURN NULL;
+        END
+        $$;
+
+        CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE ON signing_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_keys_changed();
+        """,
     ]
 }
