@@ -106,26 +106,39 @@ import TestSupport
         try await withPostgres { postgres in
             try await withTemporaryDirectory { directory in
                 let database = try await blockingIO { try postgres.createDatabase() }
+                // No key configured: A makes the signing key in the database, B finds it there.
                 let shared = [
                     "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
-                    "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
+                    "GATEHOUSE_SIGNING_ALG": "ES256",
                     "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
                     "GATEHOUSE_RATE_REGISTER_PER_IP": "0", "GATEHOUSE_RATE_REFRESH_PER_IP": "0",
                 ]
                 let a = try GatehouseProcess(
                     environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
+                let portA = try a.waitUntilListening()
                 let b = try GatehouseProcess(
                     environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
-                let ports = [try a.waitUntilListening(), try b.waitUntilListening()]
+                let ports = [portA, try b.waitUntilListening()]
                 let onA = try HTTPTestClient(port: ports[0])
                 let onB = try HTTPTestClient(port: ports[1])
+                #expect(a.output.contains("signing key created"), "\(a.output)")
+                #expect(!b.output.contains("signing key created"), "\(b.output)")
+                let kids = try KeyRotationProcessTests.jwksKids(onA)
+                #expect(kids.count == 1)
+                #expect(try KeyRotationProcessTests.jwksKids(onB) == kids)
+                // Neither data directory holds a key.
+                #expect(!FileManager.default.fileExists(atPath: directory + "/a/data/keys"))
+                #expect(!FileManager.default.fileExists(atPath: directory + "/b/data/keys"))
 
-                // Register on A, log in on B, the token works on A.
+                // Register on A, log in on B, the token works on A; one made by A works on B.
                 #expect(
                     try onA.send("POST", "/register", json: ["username": "carol", "password": "secret-password"])
                         .status == 201)
                 let session = try onB.login("carol", "secret-password")
+                #expect(try KeyRotationProcessTests.kid(of: session.access) == kids.first)
                 #expect(try onA.get("/protected", bearer: session.access).status == 200)
+                let fromA = try onA.login("carol", "secret-password")
+                #expect(try KeyRotationProcessTests.accepted(fromA.access, by: onB))
 
                 // Log out on B: A refuses the token soon after.
                 #expect(try onB.post("/logout", bearer: session.access).status == 204)
@@ -168,6 +181,65 @@ import TestSupport
                 }
                 #expect(statuses.count { $0 == 201 } == 1, "\(statuses)")
                 #expect(statuses.count { $0 == 409 } == 23, "\(statuses)")
+
+                #expect(a.stop() == 0, "\(a.output)")
+                #expect(b.stop() == 0, "\(b.output)")
+            }
+        }
+    }
+
+    /// `gatehouse keys rotate --now` on the shared database reaches both running instances at once
+    /// (notified: their own reload timer is at its longest, 60 s): both publish the new key and sign
+    /// with it, each accepts what the other signs, and tokens of the old key stay valid on both.
+    @Test func aKeyRotationReachesEveryInstanceAtOnce() async throws {
+        try await withPostgres { postgres in
+            try await withTemporaryDirectory { directory in
+                let database = try await blockingIO { try postgres.createDatabase() }
+                let shared = [
+                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
+                    "GATEHOUSE_SIGNING_ALG": "ES256", "GATEHOUSE_KEY_RELOAD_INTERVAL": "60",
+                ]
+                let a = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
+                let b = try GatehouseProcess(
+                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
+                let onA = try HTTPTestClient(port: try a.waitUntilListening())
+                let onB = try HTTPTestClient(port: try b.waitUntilListening())
+                defer {
+                    onA.close()
+                    onB.close()
+                }
+                #expect(
+                    try onA.send("POST", "/register", json: ["username": "rita", "password": "secret-password"])
+                        .status == 201)
+                let old = try onA.login("rita", "secret-password").access
+                let oldKid = try KeyRotationProcessTests.kid(of: old)
+                #expect(try KeyRotationProcessTests.jwksKids(onB) == [oldKid])
+
+                let rotate = try KeyRotationProcessTests.run(
+                    ["keys", "rotate", "--now"], ProcessTests.environment(directory + "/cli", shared), in: directory)
+                #expect(rotate.status == 0, "\(rotate.output)")
+                #expect(rotate.output.contains("Every running instance on this database"), "\(rotate.output)")
+                let list = try KeyRotationProcessTests.run(
+                    ["keys", "list"], ProcessTests.environment(directory + "/cli", shared), in: directory)
+                let newKid = try #require(
+                    list.output.split(separator: "\n").first { $0.contains("active") }?.split(separator: " ").first
+                ).description
+                #expect(newKid != oldKid, "\(list.output)")
+
+                for client in [onA, onB] {
+                    let published = await waitUntil(timeout: 2, interval: .milliseconds(20)) {
+                        (try? KeyRotationProcessTests.jwksKids(client)) == [newKid, oldKid]
+                    }
+                    #expect(published, "\((try? KeyRotationProcessTests.jwksKids(client)) ?? [])")
+                }
+                let newOnB = try onB.login("rita", "secret-password").access
+                #expect(try KeyRotationProcessTests.kid(of: newOnB) == newKid)
+                #expect(try KeyRotationProcessTests.accepted(newOnB, by: onA))
+                #expect(try KeyRotationProcessTests.accepted(old, by: onA))
+                #expect(try KeyRotationProcessTests.accepted(old, by: onB))
+                #expect(a.output.contains("signing keys changed"))
+                #expect(b.output.contains("signing keys changed"))
 
                 #expect(a.stop() == 0, "\(a.output)")
                 #expect(b.stop() == 0, "\(b.output)")
