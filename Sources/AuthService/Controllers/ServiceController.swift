@@ -54,20 +54,20 @@ public struct ServiceController: Sendable {
     /// without them (`buildApplication` throws), and `KeyManager` keeps the
     /// keys in force when a reload fails.
     @Sendable public func ready(_ request: Request) throws(AuthError) -> Response {
-        let problem: String?
+        let problem: (reason: String, answer: AuthError)?
         do {
             try store.ping()
-            problem = readinessProblem?()
+            problem = readinessProblem?().map { ($0, AuthError.notCaughtUp) }
         } catch {
-            problem = error.description
+            problem = (error.description, AuthError.notReady)
         }
         let wasReady = readiness.ready.exchange(problem == nil, ordering: .relaxed)
         guard let problem else {
             if !wasReady { logger.info("ready again") }
             return .jsonBytes(Self.readyBody, headers: ["Cache-Control": "no-store"])
         }
-        if wasReady { logger.warning("not ready", ["error": problem]) }
-        throw AuthError.notReady
+        if wasReady { logger.warning("not ready", ["error": problem.reason]) }
+        throw problem.answer
     }
 
     private static let rootBody = JSONValue.object([
@@ -87,6 +87,14 @@ extension AuthError {
     /// log, not to the caller.
     static let notReady = AuthError(
         503, "not_ready", "The service is not ready: its user store does not answer; retry shortly.",
+        headers: ["Retry-After": "5", "Cache-Control": "no-store"])
+
+    /// `/readyz`: the store answers, but the instance may be missing sessions
+    /// ended elsewhere (PostgreSQL's revocation listener is disconnected, or
+    /// has not read what it missed yet).
+    static let notCaughtUp = AuthError(
+        503, "not_ready",
+        "The service is not ready: it may have missed sessions ended on other instances; retry shortly.",
         headers: ["Retry-After": "5", "Cache-Control": "no-store"])
 }
 
