@@ -95,6 +95,38 @@ struct PostgresStoreTests {
         }
     }
 
+    /// A server that stops answering without closing anything (every process stopped with
+    /// SIGSTOP; the kernel still accepts and acknowledges): each call gives up within its bound
+    /// instead of waiting forever, and once the server answers again the store works at once. On a
+    /// server of its own, since the suite's is shared by tests running alongside.
+    @Test func aServerThatStopsAnsweringFailsEachCallWithinItsBound() async throws {
+        try await withPostgres { server in
+            try await blockingIO {
+                let store = try PostgresStore(url: server.url(database: try server.createDatabase()), poolSize: 2)
+                defer { store.close() }
+                _ = try store.createUser(id: "u1", username: "alice", passwordHash: "h", createdAt: 1)
+                try store.ping()
+                #expect(!server.freeze().isEmpty)
+                defer { server.thaw() }
+
+                // An idle pooled connection: `SELECT 1` is not answered within the ping's 1 s.
+                var started = Date()
+                let ping = #expect(throws: StoreError.self) { try store.ping() }
+                #expect(ping?.code == .unavailable)
+                #expect(Date().timeIntervalSince(started) < 3, "\(Date().timeIntervalSince(started)) s")
+                // Its connection was given up; a new one waits at most libpq's connect_timeout (5 s).
+                started = Date()
+                let read = #expect(throws: StoreError.self) { _ = try store.user(named: "alice") }
+                #expect(read?.code == .unavailable)
+                #expect(Date().timeIntervalSince(started) < 9, "\(Date().timeIntervalSince(started)) s")
+
+                server.thaw()
+                #expect(try store.user(named: "alice")?.id == "u1")
+                try store.ping()
+            }
+        }
+    }
+
     @Test func connectionsTheServerEndedAreReplacedWithoutFailingACall() throws {
         try withStoreLocation(.postgres) { location throws in
             let store = try location.open(poolSize: 2)

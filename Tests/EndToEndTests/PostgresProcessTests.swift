@@ -98,8 +98,66 @@ import TestSupport
         }
     }
 
-    /// Two instances on one database, with one configured HS256 secret (the signing keys are not
-    /// shared through the database yet). Revocations reach the other instance through the store's
+    /// A database that stops answering without closing anything (every PostgreSQL process stopped
+    /// with SIGSTOP, as a paused VM or a partition looks): token checks go on from memory at once;
+    /// writes answer 503 with Retry-After within their bound (the client's own deadline, the
+    /// statement timeout plus 1 s, or libpq's 5 s connect timeout) instead of hanging; /readyz 503;
+    /// once it answers again, ready and writing within seconds.
+    @Test func aDatabaseThatStopsAnsweringHoldsNothingAndIsUsedAgainWhenItAnswers() async throws {
+        try await withPostgres { postgres in
+            try await withTemporaryDirectory { directory in
+                let database = try await blockingIO { try postgres.createDatabase() }
+                let service = try GatehouseProcess(
+                    environment: ProcessTests.environment(
+                        directory, ["GATEHOUSE_DATABASE_URL": postgres.url(database: database)]),
+                    logPath: directory + "/service.log")
+                let client = try HTTPTestClient(port: try service.waitUntilListening())
+                defer { client.close() }
+                #expect(
+                    try client.send("POST", "/register", json: ["username": "dora", "password": "secret-password"])
+                        .status == 201)
+                let session = try client.login("dora", "secret-password")
+
+                #expect(!postgres.freeze().isEmpty)
+                defer { postgres.thaw() }
+                var started = Date()
+                #expect(try client.get("/protected", bearer: session.access).status == 200)
+                #expect(Date().timeIntervalSince(started) < 1)
+
+                let notReady = await waitUntil(timeout: 10, interval: .milliseconds(100)) {
+                    (try? client.send("GET", "/readyz").status) == 503
+                }
+                #expect(notReady)
+                for (path, body) in [
+                    ("/register", ["username": "eve", "password": "secret-password"] as JSONObject),
+                    ("/login", ["username": "dora", "password": "secret-password"]),
+                ] {
+                    started = Date()
+                    let response = try client.send("POST", path, json: .object(body))
+                    let took = Date().timeIntervalSince(started)
+                    #expect(response.status == 503, "\(path): \(response.text)")
+                    #expect(response.header("Retry-After") != nil)
+                    #expect(took < 15, "\(path) took \(took) s")
+                }
+                #expect(try client.get("/protected", bearer: session.access).status == 200)
+
+                postgres.thaw()
+                let ready = await waitUntil(timeout: 10, interval: .milliseconds(100)) {
+                    (try? client.send("GET", "/readyz").status) == 200
+                }
+                #expect(ready, "\(service.output)")
+                #expect(
+                    try client.send("POST", "/register", json: ["username": "eve", "password": "secret-password"])
+                        .status == 201)
+                #expect(try client.post("/logout", bearer: session.access).status == 204)
+                #expect(try client.get("/protected", bearer: session.access).status == 401)
+                #expect(service.stop() == 0, "\(service.output)")
+            }
+        }
+    }
+
+    /// Two instances on one database, with no key configured: the first makes the signing key in
+    /// the database and the second uses it. Revocations reach the other instance through the store's
     /// revocation sequence, read at once on a notification (or at the 250 ms poll); this checks that
     /// they arrive, allowing 3 s because it runs beside the rest of the suite on two cores
     /// (RevocationFanOutTimingTests checks "within 100 ms" with the poll slowed to a minute).

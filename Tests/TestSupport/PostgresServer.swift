@@ -238,6 +238,8 @@ public final class PostgresServer: @unchecked Sendable {
     @discardableResult
     public func stop(timeout: Double = 10) -> Bool {
         guard isRunning else { return true }
+        // A server left frozen (a test that failed before thawing it) could not act on SIGINT.
+        thaw()
         let stopped = Self.stopProcess(pid, postmaster: Self.postmasterPID(data: "\(directory)/data"), timeout: timeout)
         exitStatus = exitStatus ?? -1
         return stopped

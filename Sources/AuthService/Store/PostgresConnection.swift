@@ -18,12 +18,18 @@ struct PostgresError: Error, Sendable {
     let constraint: String?
     /// The connection is unusable (lost, never made): the pool drops it.
     let connectionBroken: Bool
+    /// The server did not answer in time: what was sent may yet be applied, so it is not repeated.
+    let unanswered: Bool
 
-    init(sqlState: String? = nil, message: String, constraint: String? = nil, connectionBroken: Bool = false) {
+    init(
+        sqlState: String? = nil, message: String, constraint: String? = nil, connectionBroken: Bool = false,
+        unanswered: Bool = false
+    ) {
         self.sqlState = sqlState
         self.message = message
         self.constraint = constraint
-        self.connectionBroken = connectionBroken
+        self.connectionBroken = connectionBroken || unanswered
+        self.unanswered = unanswered
     }
 
     /// A `UNIQUE` (or primary-key) constraint was violated.
@@ -118,9 +124,12 @@ struct PostgresResult: Sendable {
 
 /// One libpq connection with its prepared statements, closed when the object goes away.
 ///
-/// Blocking: every call waits for the server. Bounded by the server's `statement_timeout` (set at
-/// connect) and, for a server that stops answering, by TCP keepalives and `tcp_user_timeout` (set at
-/// connect unless the URL sets them).
+/// Blocking: every call waits for the server, bounded twice. The server cancels a statement after
+/// `statement_timeout` (set at connect); and the client waits for an answer at most
+/// ``responseTimeout`` (that plus a second), because a server that stops answering altogether (a
+/// paused VM, a hung disk, a network that drops packets) would otherwise hold the caller forever:
+/// the kernel acknowledges TCP data and keepalives even for a stopped process. A connection whose
+/// answer did not come in time is given up (``isOpen`` false), and the pool drops it.
 final class PostgresConnection: @unchecked Sendable {
     // @unchecked: a connection is used by one thread at a time. `PostgresPool` hands it to one
     // caller, which returns it when done; nothing else keeps a reference.
@@ -129,6 +138,10 @@ final class PostgresConnection: @unchecked Sendable {
     private var statements: [String: String] = [:]
     /// How many statements (or batches) have been sent on this connection, failed ones included.
     private(set) var sent = 0
+    /// How long a call waits for the server's answer, in seconds: the statement timeout plus one.
+    private(set) var responseTimeout: Double
+    /// Set when an answer did not come within its deadline: the connection's state is unknown.
+    private var abandoned = false
 
     /// Connects.
     /// - Parameters:
@@ -163,10 +176,23 @@ final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(message: "connecting to PostgreSQL: \(detail)", connectionBroken: true)
         }
         handle = connection
+        responseTimeout = Self.responseTimeout(statementTimeoutMilliseconds)
         // From here a throw runs deinit, which closes the connection.
         // Notices (`relation already exists, skipping`) would go to standard error; nobody reads them.
         _ = PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        try execute("SET statement_timeout = \(max(1, statementTimeoutMilliseconds))")
+        try setStatementTimeout(milliseconds: statementTimeoutMilliseconds)
+    }
+
+    /// Sets `statement_timeout`, and the client's own deadline with it.
+    func setStatementTimeout(milliseconds: Int) throws(PostgresError) {
+        let milliseconds = max(1, milliseconds)
+        responseTimeout = max(responseTimeout, Self.responseTimeout(milliseconds))
+        try execute("SET statement_timeout = \(milliseconds)")
+        responseTimeout = Self.responseTimeout(milliseconds)
+    }
+
+    private static func responseTimeout(_ statementTimeoutMilliseconds: Int) -> Double {
+        Double(max(1, statementTimeoutMilliseconds)) / 1000 + 1
     }
 
     deinit {
@@ -186,8 +212,9 @@ final class PostgresConnection: @unchecked Sendable {
         return nil
     }
 
-    /// Whether the connection is still usable; false once libpq has seen it break.
-    var isOpen: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// Whether the connection is still usable; false once libpq has seen it break, or an answer
+    /// did not come in time.
+    var isOpen: Bool { !abandoned && PQstatus(handle) == CONNECTION_OK }
 
     /// Whether a transaction is open (or failed and not yet rolled back) on this connection.
     var inTransaction: Bool { PQtransactionStatus(handle) != PQTRANS_IDLE }
@@ -196,14 +223,17 @@ final class PostgresConnection: @unchecked Sendable {
     /// simple query protocol.
     func execute(_ sql: String) throws(PostgresError) {
         sent += 1
-        let result = PQexec(handle, sql)
+        let result = try roundTrip(sql, timeout: responseTimeout) { PQsendQuery(handle, sql) }
         defer { PQclear(result) }
         _ = try check(result, sql)
     }
 
     /// Runs one statement, prepared on this connection the first time it is seen, and copies its rows.
+    /// - Parameter timeout: how long to wait for the answer, in seconds (default ``responseTimeout``).
     @discardableResult
-    func query(_ sql: String, _ parameters: [PostgresValue] = []) throws(PostgresError) -> PostgresResult {
+    func query(_ sql: String, _ parameters: [PostgresValue] = [], timeout: Double? = nil) throws(PostgresError)
+        -> PostgresResult
+    {
         sent += 1
         let name = try prepared(sql)
         var texts: [UnsafePointer<CChar>?] = []
@@ -231,7 +261,9 @@ final class PostgresConnection: @unchecked Sendable {
             texts.append(strdup(text).map { UnsafePointer($0) })
         }
         guard let count = Int32(exactly: texts.count) else { throw .misuse("too many parameters") }
-        let result = PQexecPrepared(handle, name, count, texts, nil, nil, 0)
+        let result = try roundTrip(sql, timeout: timeout ?? responseTimeout) {
+            PQsendQueryPrepared(handle, name, count, texts, nil, nil, 0)
+        }
         defer { PQclear(result) }
         return try check(result, sql)
     }
@@ -315,11 +347,62 @@ final class PostgresConnection: @unchecked Sendable {
         if let name = statements[sql] { return name }
         let name = "gatehouse_\(statements.count + 1)"
         // nParams 0, no types: the server infers every parameter's type from the statement.
-        let result = PQprepare(handle, name, sql, 0, nil)
+        let result = try roundTrip("preparing \(sql)", timeout: responseTimeout) {
+            PQsendPrepare(handle, name, sql, 0, nil)
+        }
         defer { PQclear(result) }
         _ = try check(result, "preparing \(sql)")
         statements[sql] = name
         return name
+    }
+
+    /// Sends a command (`send`: one of libpq's `PQsend...`) and waits for all of its results, at most
+    /// `timeout` seconds in all (`poll(2)` on the socket). Returns what `PQexec` would: the first
+    /// failed result if any, else the last one (nil if libpq had none, which `check` reports).
+    /// - Throws: a broken-connection error if sending fails, the connection breaks, or the answer is
+    ///   late (then the connection is given up: its state is unknown).
+    private func roundTrip(
+        _ what: String, timeout: Double, send: () -> Int32
+    ) throws(PostgresError) -> OpaquePointer? {
+        guard !abandoned else {
+            throw PostgresError(message: "the connection was given up earlier, in: \(what)", connectionBroken: true)
+        }
+        guard send() == 1 else {
+            throw PostgresError(
+                message: "\(Self.message(PQerrorMessage(handle))) in: \(what)", connectionBroken: !isOpen)
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        var answer: OpaquePointer?
+        while true {
+            while PQisBusy(handle) == 1 {
+                let remaining = deadline.timeIntervalSinceNow
+                guard remaining > 0 else {
+                    abandoned = true
+                    PQclear(answer)
+                    throw PostgresError(
+                        message: "PostgreSQL did not answer within \(timeout) s in: \(what)", unanswered: true)
+                }
+                var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, Int32(min(remaining * 1000 + 1, 1000)))
+                if ready < 0, errno != EINTR {
+                    abandoned = true
+                    PQclear(answer)
+                    throw PostgresError(message: "poll failed: errno \(errno), in: \(what)", connectionBroken: true)
+                }
+                if ready > 0, PQconsumeInput(handle) == 0 {
+                    PQclear(answer)
+                    throw PostgresError(
+                        message: "\(Self.message(PQerrorMessage(handle))) in: \(what)", connectionBroken: true)
+                }
+            }
+            guard let result = PQgetResult(handle) else { return answer }
+            if let kept = answer, PQresultStatus(kept) == PGRES_FATAL_ERROR {
+                PQclear(result)
+            } else {
+                PQclear(answer)
+                answer = result
+            }
+        }
     }
 
     /// Turns a result into rows, or its failure into an error.

@@ -30,6 +30,12 @@ final class PostgresListener: Sendable {
     static let applicationName = "gatehouse-listener"
     /// The longest a wait on the socket lasts before the stop flag is checked again, in milliseconds.
     static let waitSlice: Int32 = 100
+    /// After this many seconds without a notification the listener asks the server `SELECT 1`, and
+    /// gives the connection up if the answer takes over ``heartbeatTimeout``: a server that stops
+    /// answering (paused, partitioned away) closes nothing, and the listener would otherwise wait
+    /// for notifications that cannot come while `/readyz` said ready.
+    static let heartbeatInterval = 5.0
+    static let heartbeatTimeout = 2.0
 
     private let url: String
     private let feed: RevocationFeed
@@ -151,7 +157,14 @@ final class PostgresListener: Sendable {
 
     /// Waits for notifications until stopped (returns) or the connection fails (throws).
     private func listen(on connection: PostgresConnection) throws(PostgresError) {
+        var lastHeard = Date()
         while !stopping {
+            if -lastHeard.timeIntervalSinceNow >= Self.heartbeatInterval {
+                try connection.query("SELECT 1", timeout: Self.heartbeatTimeout)
+                lastHeard = Date()
+                // Notifications that came with the answer are in libpq's buffer, not on the socket.
+                try handle(connection.notifications())
+            }
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             guard descriptor.fd >= 0 else {
                 throw PostgresError(message: "the listening connection has no socket", connectionBroken: true)
@@ -164,9 +177,15 @@ final class PostgresListener: Sendable {
             // Readable, closed or failed: libpq tells which. A timeout just loops to check the flag.
             guard ready > 0 else { continue }
             let received = try connection.notifications()
-            if received.contains(where: { $0.channel == Self.channel }) { feed.pollSoon() }
-            if received.contains(where: { $0.channel == Self.keysChannel }) { keysChanged?() }
+            if !received.isEmpty { lastHeard = Date() }
+            handle(received)
         }
+    }
+
+    /// A revocation makes the feed poll; a key change makes the keys reload.
+    private func handle(_ received: [(channel: String, payload: String)]) {
+        if received.contains(where: { $0.channel == Self.channel }) { feed.pollSoon() }
+        if received.contains(where: { $0.channel == Self.keysChannel }) { keysChanged?() }
     }
 
     /// Sleeps up to `seconds`, in slices, returning early once stopped.

@@ -38,7 +38,8 @@ final class PostgresPool: Sendable {
     ///
     /// A connection that had been idle may have been cut while it waited (the server restarted, a
     /// proxy timed it out); that shows only when it is used. When such a connection breaks on the
-    /// first statement `body` sends, `body` runs once more on a new one: a connection cut while idle
+    /// first statement `body` sends (libpq saw it closed, not a late answer), `body` runs once more on
+    /// a new one: a connection cut while idle
     /// never delivered that statement, and every multi-statement call starts with `BEGIN`. (A
     /// single statement on a connection cut just as it arrived could in principle run twice; every
     /// single-statement call is a read or repeats harmlessly, but `createUser` would then report the
@@ -62,7 +63,7 @@ final class PostgresPool: Sendable {
                 let result = try body(reused)
                 giveBack(reused)
                 return result
-            } catch where error.connectionBroken && !reused.isOpen && reused.sent == sentBefore + 1 {
+            } catch where error.connectionBroken && !error.unanswered && !reused.isOpen && reused.sent == sentBefore + 1 {
                 // Dropped here (its last reference); try once on a new connection below.
             } catch {
                 giveBack(reused)

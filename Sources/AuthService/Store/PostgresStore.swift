@@ -23,6 +23,8 @@ public final class PostgresStore: UserStore {
     public static let statementTimeoutMilliseconds = 5000
     /// How long ``ping()`` waits for a free connection, in milliseconds.
     public static let pingTimeoutMilliseconds = 500
+    /// How long ``ping()`` waits for `SELECT 1` to be answered, in seconds.
+    static let pingAnswerTimeout = 1.0
     /// The session-level advisory lock held while migrations run ("Gatehous" in ASCII).
     static let migrationLockKey: Int64 = 5_143_520_228_326_471_027
     /// The transaction-level advisory lock every session-ending transaction takes first (one more).
@@ -434,14 +436,15 @@ public final class PostgresStore: UserStore {
     /// Checks that the store can serve requests now: a connection comes free within
     /// ``pingTimeoutMilliseconds`` (or a new one opens) and answers `SELECT 1`.
     ///
-    /// Bounded by the ping timeout for a free connection, plus, when a new connection must be opened
-    /// to a server that does not answer, libpq's `connect_timeout` (5 s unless the URL sets it).
+    /// Bounded by the ping timeout for a free connection, plus 1 s for the answer
+    /// (``pingAnswerTimeout``), or, when a new connection must be opened to a server that does not
+    /// answer, libpq's `connect_timeout` (5 s unless the URL sets it).
     /// - Throws: ``StoreError/Code/unavailable`` when either fails.
     public func ping() throws(StoreError) {
         do throws(PostgresError) {
             try pool.withConnection(timeout: Double(Self.pingTimeoutMilliseconds) / 1000) {
                 db throws(PostgresError) in
-                guard try db.query("SELECT 1").rows.first?.int64(0) == 1 else {
+                guard try db.query("SELECT 1", timeout: Self.pingAnswerTimeout).rows.first?.int64(0) == 1 else {
                     throw .corrupt("SELECT 1 did not answer 1")
                 }
             }
@@ -540,11 +543,11 @@ public final class PostgresStore: UserStore {
     /// - Returns: the schema version found before migrating.
     private static func migrate(_ db: PostgresConnection) throws(PostgresError) -> Int64 {
         // Waiting for another instance's migrations may take longer than one statement should.
-        try db.execute("SET statement_timeout = \(migrationTimeoutMilliseconds)")
+        try db.setStatementTimeout(milliseconds: migrationTimeoutMilliseconds)
         try db.query("SELECT pg_advisory_lock($1::bigint)", [.integer(migrationLockKey)])
         defer {
             _ = try? db.query("SELECT pg_advisory_unlock($1::bigint)", [.integer(migrationLockKey)])
-            _ = try? db.execute("SET statement_timeout = \(statementTimeoutMilliseconds)")
+            _ = try? db.setStatementTimeout(milliseconds: statementTimeoutMilliseconds)
         }
         try db.execute(
             """
