@@ -236,7 +236,7 @@ struct StoreSessionTests {
 
             let rotated = try store.rotateRefreshToken(
                 hash: first, newHash: second, newExpiresAt: now + 30 * day, now: now + 10)
-            #expect(rotated == .rotated(session))
+            #expect(rotated.rotatedSession == session)
 
             let replay = try store.rotateRefreshToken(
                 hash: first, newHash: randomHash(), newExpiresAt: now + 30 * day, now: now + 20)
@@ -244,7 +244,7 @@ struct StoreSessionTests {
 
             let next = try store.rotateRefreshToken(
                 hash: second, newHash: third, newExpiresAt: now + 30 * day, now: now + 30)
-            #expect(next == .rotated(session))
+            #expect(next.rotatedSession == session)
 
             // The caller answers reuse by revoking the session: then nothing of it rotates.
             try store.revokeSession(id: "s1", at: now + 40)
@@ -267,16 +267,17 @@ struct StoreSessionTests {
 
             let later = try store.rotateRefreshToken(
                 hash: first, newHash: second, newExpiresAt: now + 2 * day, now: now + hour)
-            guard case .rotated(let extended) = later else {
+            guard case .rotated(let extended, let user) = later else {
                 Issue.record("expected rotated, got \(later)")
                 return
             }
             #expect(extended.expiresAt == now + 2 * day)
+            #expect(user.id == extended.userID)
             #expect(try store.session(id: "s1")?.expiresAt == now + 2 * day)
 
             let earlier = try store.rotateRefreshToken(
                 hash: second, newHash: randomHash(), newExpiresAt: now + day / 2, now: now + 2 * hour)
-            #expect(earlier == .rotated(extended))
+            #expect(earlier.rotatedSession == extended)
             #expect(try store.session(id: "s1")?.expiresAt == now + 2 * day)
         }
     }

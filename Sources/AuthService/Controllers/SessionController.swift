@@ -119,11 +119,10 @@ public struct SessionController: Sendable {
                 .refreshReuseDetected, request, ["user_id": owner, "session_id": sessionID, "action": "session_revoked"])
             // Answered as invalidRefreshToken, counted as reuse_detected.
             throw RefreshTokenReused()
-        case .rotated(let session):
-            // Locking ends the sessions too; this covers a lock that lands between the two reads.
-            guard let user = try storeCall(logger, { () throws(StoreError) in try store.user(id: session.userID) }),
-                !user.locked
-            else { throw AuthError.invalidRefreshToken }
+        case .rotated(let session, let user):
+            // Locking a user ends its sessions in the same transaction, so a live session's user is
+            // not locked; checked anyway, as the rest of the answer depends on nothing else.
+            guard !user.locked else { throw AuthError.invalidRefreshToken }
             // The roles and app claims as they are now.
             let accessToken = tokens.issueAccessToken(for: user, sessionID: session.id)
             return Self.tokenResponse(accessToken: accessToken, expiresIn: tokens.accessTTL, refreshToken: next.value)

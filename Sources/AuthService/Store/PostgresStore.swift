@@ -346,10 +346,14 @@ public final class PostgresStore: UserStore {
                     try db.query(
                         "UPDATE sessions SET expires_at = $1 WHERE id = $2", [.integer(expiresAt), .text(session.id)])
                 }
+                guard let user = try Self.user(id: session.userID, in: db, lock: false) else {
+                    throw .corrupt("session \(session.id) has no user")
+                }
                 return .rotated(
                     Session(
                         id: session.id, userID: session.userID, createdAt: session.createdAt, expiresAt: expiresAt,
-                        revokedAt: nil))
+                        revokedAt: nil),
+                    user: user)
             }
         }
     }

@@ -301,6 +301,9 @@ public final class SQLiteStore: UserStore {
                         [.integer(expiresAt), .text(found.session.id)]
                     )
                 }
+                guard let user = try Self.user(id: found.session.userID, in: db) else {
+                    throw .corrupt("session \(found.session.id) has no user")
+                }
                 return .rotated(
                     Session(
                         id: found.session.id,
@@ -308,7 +311,8 @@ public final class SQLiteStore: UserStore {
                         createdAt: found.session.createdAt,
                         expiresAt: expiresAt,
                         revokedAt: nil
-                    )
+                    ),
+                    user: user
                 )
             }
         }

@@ -1,13 +1,21 @@
 /// The outcome of presenting a refresh token to ``UserStore/rotateRefreshToken(hash:newHash:newExpiresAt:now:)``.
 public enum RefreshRotation: Sendable, Equatable {
     /// The token was live: it is now consumed and its successor is stored in the same session.
-    /// Carries the session as it is after the rotation (its `expiresAt` possibly extended).
-    case rotated(Session)
+    /// Carries the session as it is after the rotation (its `expiresAt` possibly extended), and its
+    /// user as read in the same transaction (the roles and claims the new access token carries), so
+    /// that nothing can fail between a rotation and its answer.
+    case rotated(Session, user: User)
     /// The token exists but was already consumed, and its session is still live: someone replayed
     /// it. The caller revokes the session (``UserStore/revokeSession(id:at:)``).
     case reused(sessionID: String)
     /// Unknown token, token expired at `now`, or its session revoked or expired.
     case invalid
+
+    /// The session of a rotation; nil for the other outcomes.
+    public var rotatedSession: Session? {
+        if case .rotated(let session, _) = self { return session }
+        return nil
+    }
 }
 
 /// The persistence interface the controllers use.
