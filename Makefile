@@ -112,12 +112,16 @@ test: test-deps venv build
 # Benchmarks on loopback, bounded, one run: wrk against a bare libmicrohttpd
 # handler (the ceiling) and gatehouse (/protected, /login, /protected during a
 # login storm, /auth/verify with each signing algorithm), peak RSS, an RSS soak,
-# and the JOSE micro-benchmark; prints a Markdown table and writes
-# .build/bench-results.md. Servers are pinned to CPU 0 with one thread, wrk to CPU 1.
+# the JOSE micro-benchmark, and two instances behind nginx on SQLite and on a
+# real PostgreSQL (nginx and postgresql come with test-deps); prints a Markdown
+# table and writes .build/bench-results.md. Servers are pinned to CPU 0 with
+# one thread, wrk to CPU 1.
 # Variables (environment), see Benchmarks/bench.sh for all of them:
 #   BENCH_SECONDS=5        seconds per wrk run
-#   BENCH_SOAK_SECONDS=300 soak length (0 skips it); the default run takes about 7 minutes after the build
+#   BENCH_SOAK_SECONDS=300 soak length (0 skips it); the default run takes about 9 minutes after the build
 #   BENCH_CONNECTIONS=50   wrk connections for the throughput runs
+#   BENCH_CLUSTER_ROUNDS=2 rounds of the two-instance SQLite/PostgreSQL comparison (0 skips it; ~2.5 minutes)
+#   BENCH_ONLY=cluster     run only that comparison (Benchmarks/cluster.sh)
 #   BENCH_SCRATCH_PATH=    SwiftPM scratch path (default .build)
 # Quick run: BENCH_SECONDS=2 BENCH_SOAK_SECONDS=0 make bench
 bench: test-deps venv build

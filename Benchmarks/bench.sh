@@ -19,7 +19,12 @@
 #      medians compared; and the instructions per request of each under
 #      valgrind (callgrind), which a busy machine does not change.
 #   9. the tutorial's own Flask + PyJWT app (Benchmarks/peers/tutorial_app.py)
-#      under gunicorn with one sync worker, GET /protected, for scale.
+#      under gunicorn with one sync worker, GET /protected, for scale;
+#  10. two gatehouse instances behind a real nginx, once on SQLite (one shared
+#      file) and once on a real PostgreSQL started for the run: GET /protected
+#      and POST /login through nginx, and each instance's GET /protected on its
+#      own, which must be the same with both stores (Benchmarks/cluster.sh,
+#      whose header says how it pins 4+ processes to 2 cores).
 # Servers run pinned to one core with one worker thread, wrk to the other
 # (NOTES.md: pinned figures repeat, unpinned ones jump between two levels).
 # It prints a Markdown table and writes it to .build/bench-results.md.
@@ -34,6 +39,11 @@
 #   BENCH_REVOKED            revoked sessions for step 5; 0 skips it (default 100000)
 #   BENCH_ALGORITHMS         signing algorithms for step 6 (default "HS256 RS256 ES256 EdDSA")
 #   BENCH_AB_ROUNDS          rounds of step 8; 0 skips it (default 3)
+#   BENCH_CLUSTER_ROUNDS     rounds of step 10, each store once per round, alternating; 0 skips it
+#                            (default 2: 2 x 2 stores x 4 wrk runs of BENCH_SECONDS, and two runs under
+#                            callgrind when valgrind is there: about 2.5 minutes)
+#   BENCH_ONLY               "cluster": build gatehouse and run only step 10 (its rows alone in the table);
+#                            empty (the default): everything
 #   BENCH_SERVER_CPU, BENCH_CLIENT_CPU  cores for the server and for wrk (default 0 and 1)
 #   BENCH_SCRATCH_PATH       SwiftPM scratch path (default: SwiftPM's own, .build)
 #   SWIFT                    the swift driver (default swift)
@@ -50,6 +60,8 @@ BENCH_STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-8}
 BENCH_JOSE_SECONDS=${BENCH_JOSE_SECONDS:-2}
 BENCH_REVOKED=${BENCH_REVOKED:-100000}
 BENCH_AB_ROUNDS=${BENCH_AB_ROUNDS:-3}
+BENCH_CLUSTER_ROUNDS=${BENCH_CLUSTER_ROUNDS:-2}
+BENCH_ONLY=${BENCH_ONLY:-}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 BENCH_SCRATCH_PATH=${BENCH_SCRATCH_PATH:-}
@@ -59,6 +71,7 @@ read -r -a BENCH_ALGORITHMS <<<"${BENCH_ALGORITHMS:-HS256 RS256 ES256 EdDSA}"
 STORM_PROTECTED_CONNECTIONS=10
 BENCH_USER=benchuser
 BENCH_PASSWORD=bench-password-1 # must match Benchmarks/wrk/login.lua
+CREDENTIALS="{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}"
 RESULTS=.build/bench-results.md
 
 fail() {
@@ -68,7 +81,7 @@ fail() {
 
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
-    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_REVOKED BENCH_AB_ROUNDS; do
+    BENCH_JOSE_SECONDS BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_REVOKED BENCH_AB_ROUNDS BENCH_CLUSTER_ROUNDS; do
     is_count "${!name}" || fail "$name must be a whole number (got '${!name}')"
 done
 ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 600)) || fail "BENCH_SECONDS must be from 1 to 600"
@@ -78,6 +91,9 @@ done
 ((BENCH_JOSE_SECONDS >= 1 && BENCH_JOSE_SECONDS <= 60)) || fail "BENCH_JOSE_SECONDS must be from 1 to 60"
 ((BENCH_REVOKED <= 10000000)) || fail "BENCH_REVOKED must be at most 10000000"
 ((BENCH_AB_ROUNDS <= 20)) || fail "BENCH_AB_ROUNDS must be at most 20"
+((BENCH_CLUSTER_ROUNDS <= 20)) || fail "BENCH_CLUSTER_ROUNDS must be at most 20"
+[[ $BENCH_ONLY == "" || $BENCH_ONLY == cluster ]] || fail "BENCH_ONLY must be empty or 'cluster' (got '$BENCH_ONLY')"
+[[ $BENCH_ONLY != cluster ]] || ((BENCH_CLUSTER_ROUNDS > 0)) || fail "BENCH_ONLY=cluster needs BENCH_CLUSTER_ROUNDS > 0"
 for algorithm in "${BENCH_ALGORITHMS[@]}"; do
     [[ $algorithm =~ ^(HS256|RS256|ES256|EdDSA)$ ]] ||
         fail "BENCH_ALGORITHMS: '$algorithm' is not one of HS256 RS256 ES256 EdDSA"
@@ -95,23 +111,35 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^GATEHOUSE_' |
 # MARK: - Processes (every one by PID, all stopped on exit)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
-declare -A RUNNING=() # pid -> name
+declare -A RUNNING=()         # pid -> name
+declare -A POSTMASTER_DATA=() # pid (runuser's, or postgres's) -> its PostgreSQL data directory
 
 # SIGTERM, up to 5 s, then SIGKILL; reaps it and leaves its exit status in STOP_STATUS.
+# PostgreSQL (a pid in POSTMASTER_DATA): SIGINT (fast shutdown) to the postmaster
+# named in postmaster.pid, since runuser would turn any signal into SIGTERM (smart
+# shutdown, which waits for every client); up to 10 s, then SIGKILL to both.
 stop_process() { # pid
-    local pid=$1
+    local pid=$1 postmaster="" limit=50
     STOP_STATUS=
     [[ -n ${RUNNING[$pid]:-} ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
+    if [[ -n ${POSTMASTER_DATA[$pid]:-} ]]; then
+        postmaster=$(head -n 1 "${POSTMASTER_DATA[$pid]}/postmaster.pid" 2>/dev/null || true)
+        [[ $postmaster =~ ^[0-9]+$ ]] || postmaster=$pid
+        kill -INT "$postmaster" 2>/dev/null || true
+        limit=100
+    else
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
     local tries=0
-    while kill -0 "$pid" 2>/dev/null && ((tries < 50)); do
+    while kill -0 "$pid" 2>/dev/null && ((tries < limit)); do
         sleep 0.1
         tries=$((tries + 1))
     done
     kill -KILL "$pid" 2>/dev/null || true
+    [[ -n $postmaster && $postmaster != "$pid" ]] && { kill -KILL "$postmaster" 2>/dev/null || true; }
     STOP_STATUS=0
     wait "$pid" 2>/dev/null || STOP_STATUS=$?
-    unset "RUNNING[$pid]"
+    unset "RUNNING[$pid]" "POSTMASTER_DATA[$pid]"
 }
 
 # Stops the run if a server died (and says how), instead of measuring refused connections.
@@ -134,6 +162,8 @@ http_status() { # output-file curl-arguments...
 
 cleanup() {
     local pid
+    # PostgreSQL last: its clients first.
+    for pid in "${!RUNNING[@]}"; do [[ -n ${POSTMASTER_DATA[$pid]:-} ]] || stop_process "$pid"; done
     for pid in "${!RUNNING[@]}"; do stop_process "$pid"; done
     if [[ -n ${WORK:-} && -d $WORK && $WORK == */gatehouse-bench.* ]]; then
         rm -rf -- "$WORK"
@@ -216,11 +246,13 @@ quoted() {
     echo "$line"
 }
 
-# CPU time, in nanoseconds: of a process (all its threads; 0 for no pid), of
+# CPU time, in nanoseconds: of processes (all their threads; 0 for none), of
 # this shell's reaped children (wrk), and of the whole machine (busy, steal included).
-process_cpu_ns() { # pid or empty
+process_cpu_ns() { # space-separated pids, or empty
     [[ -n $1 ]] || { echo 0; return; }
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+    local pid files=()
+    for pid in $1; do files+=(/proc/"$pid"/task/*/schedstat); done
+    cat "${files[@]}" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 # Reads what `times >"$WORK/times"` wrote (it must run in this shell, not in a
 # subshell, whose children are not ours).
@@ -234,10 +266,11 @@ machine_cpu_ns() {
 }
 
 # Runs a command and writes to <file>.cpu how much CPU went where meanwhile:
-# the measured process (MEASURED_PID), the command itself, and everything else
-# on the machine ("other", in CPUs: other sessions, builds, the hypervisor),
-# which says how far to trust the figure. With BACKGROUND_LOAD set (the login
-# storm runs alongside) none of it can be told apart, and all is "-".
+# the measured process (MEASURED_PID; several, space-separated, are summed),
+# the command itself, and everything else on the machine ("other", in CPUs:
+# other sessions, builds, the hypervisor), which says how far to trust the
+# figure. With BACKGROUND_LOAD set (the login storm runs alongside) none of it
+# can be told apart, and all is "-".
 MEASURED_PID=
 BACKGROUND_LOAD=
 run_accounted() { # cpu-file command...
@@ -306,6 +339,8 @@ summary() { # label file
         "server CPU $(cpu_per_request "$2")/request; other load $(cpu_field "$2" other_cpus) CPUs"
 }
 
+# The median of the numbers on stdin, one a line ("-" for none).
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
@@ -325,6 +360,36 @@ cpu_busy_percent() {
         printf "%.0f", (total > 0) ? busy * 100 / total : 0 }'
 }
 
+# Step 10's functions (two instances behind nginx, SQLite and PostgreSQL).
+# shellcheck source=Benchmarks/cluster.sh
+source Benchmarks/cluster.sh
+
+# The lines under the table that say on what, when and how it ran.
+machine_line() {
+    echo "- machine: $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)," \
+        "$(awk -F= '/^PRETTY_NAME/ { gsub(/"/, "", $2); print $2 }' /etc/os-release 2>/dev/null)," \
+        "$("$SWIFT" --version 2>/dev/null | head -n 1 | sed 's/ (.*//')," \
+        "libmicrohttpd $(dpkg-query -W -f='${Version}' libmicrohttpd12 2>/dev/null || echo '?')," \
+        "OpenSSL $(dpkg-query -W -f='${Version}' libssl3 2>/dev/null || echo '?')"
+    if ((BUSY_BEFORE > 5)); then
+        echo "- **the machine was not quiet**: ${BUSY_BEFORE}% of all CPUs busy with other work in the second before the run"
+    else
+        echo "- machine quiet before the run: ${BUSY_BEFORE}% CPU busy"
+    fi
+}
+date_line() {
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+}
+wrk_commands_block() {
+    local command
+    echo "wrk commands (token elided):"
+    echo
+    for command in "${WRK_COMMANDS[@]}"; do
+        echo "    $command"
+    done | sed -E 's/(Bearer )[A-Za-z0-9_.-]+/\1<token>/g'
+}
+TABLE_HEADER="| what | req/s (or ops/s) | p50 | p99 | ratio to ceiling | target | server CPU per request (or op) | non-2xx / socket errors | other load (CPUs) |"
+
 # MARK: - Build
 
 SCRATCH=()
@@ -333,7 +398,9 @@ echo "== building (release)"
 # With the same flags as `make build` (and the Dockerfile), so the benchmark
 # measures the binary that ships and a bench leaves .build/release as make left it.
 # --static-swift-stdlib applies to every product of the build, so all three get it.
-for product in gatehouse BareHandler JOSEBenchmark; do
+PRODUCTS=(gatehouse BareHandler JOSEBenchmark)
+[[ $BENCH_ONLY == cluster ]] && PRODUCTS=(gatehouse)
+for product in "${PRODUCTS[@]}"; do
     "$SWIFT" build -c release --static-swift-stdlib "${SCRATCH[@]}" --product "$product"
 done
 BIN=$("$SWIFT" build -c release --static-swift-stdlib "${SCRATCH[@]}" --show-bin-path)
@@ -342,6 +409,34 @@ D=${BENCH_SECONDS}s
 # Other load on the machine skews every figure; say so in the results.
 BUSY_BEFORE=$(cpu_busy_percent)
 echo "== CPU busy before the run (other processes): ${BUSY_BEFORE}%"
+
+# MARK: - Only step 10
+
+if [[ $BENCH_ONLY == cluster ]]; then
+    run_cluster
+    {
+        echo "## make bench results (BENCH_ONLY=cluster: step 10 alone)"
+        echo
+        echo "$TABLE_HEADER"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        cluster_rows ""
+        echo
+        cluster_notes
+        machine_line
+        date_line
+        echo "- command: \`BENCH_ONLY=cluster BENCH_CLUSTER_ROUNDS=$BENCH_CLUSTER_ROUNDS BENCH_SECONDS=$BENCH_SECONDS" \
+            "BENCH_CONNECTIONS=$BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS=$BENCH_LOGIN_CONNECTIONS make bench\`"
+        echo
+        wrk_commands_block
+    } >"$WORK/results.md"
+    mkdir -p .build
+    cp "$WORK/results.md" "$RESULTS"
+    echo
+    cat "$RESULTS"
+    echo
+    echo "(written to $RESULTS)"
+    exit 0
+fi
 
 # MARK: - The ceiling: bare libmicrohttpd handler
 
@@ -362,7 +457,6 @@ stop_process "$BARE_PID"
 
 echo "== gatehouse (CPU $BENCH_SERVER_CPU, GATEHOUSE_THREADS=1, GATEHOUSE_HASH_WORKERS=1, default Argon2 cost)"
 mkdir -p "$WORK/data"
-CREDENTIALS="{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}"
 # Login rate limits off: the /login rows measure hashing throughput from one
 # address, which the default limit (30 a minute) would answer with 429s.
 start_gatehouse "$WORK/data" "$WORK/gatehouse.log" \
@@ -450,7 +544,7 @@ if ((BENCH_SOAK_SECONDS > 0)); then
     SOAK_LAST_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
     SOAK_GROWTH=$(awk -v a="$SOAK_FIRST_RSS" -v b="$SOAK_LAST_RSS" 'BEGIN { printf "%+.2f", (b - a) * 100 / a }')
     SOAK_RPS=$((SOAK_REQUESTS / BENCH_SOAK_SECONDS))
-    SOAK_STATE=done
+    SOAK_STATE="done"
     PEAK_RSS_AFTER_SOAK=$(rss_kib "$GATEHOUSE_PID" VmHWM)
     echo "  RSS after the first slice $(mib "$SOAK_FIRST_RSS"), at the end $(mib "$SOAK_LAST_RSS"): ${SOAK_GROWTH}%"
 fi
@@ -475,7 +569,7 @@ if ((BENCH_REVOKED > 0)); then
     check_alive "$GATEHOUSE_PID" gatehouse "$WORK/gatehouse-revoked.log"
     REVOKED_RSS=$(rss_kib "$GATEHOUSE_PID" VmRSS)
     stop_process "$GATEHOUSE_PID"
-    REVOKED_STATE=done
+    REVOKED_STATE="done"
 fi
 
 # MARK: - What counting and logging cost
@@ -495,7 +589,6 @@ counting_settings() { # mode
     on) echo GATEHOUSE_METRICS=on GATEHOUSE_ACCESS_LOG=on ;;
     esac
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A COUNTING_RPS=() COUNTING_CPU=() # mode -> median
 if ((BENCH_AB_ROUNDS > 0)); then
     echo "== GET /protected with metrics and the request log off, metrics only, both: $BENCH_AB_ROUNDS rounds of $D each"
@@ -520,7 +613,7 @@ if ((BENCH_AB_ROUNDS > 0)); then
             wrk_cpu_per_request_us "$WORK/counting-$mode-$round.txt"; echo; done | grep -v '^-$' | median)
         echo "  median, $mode: ${COUNTING_RPS[$mode]} req/s, ${COUNTING_CPU[$mode]} us CPU/request"
     done
-    COUNTING_STATE=done
+    COUNTING_STATE="done"
 fi
 
 # Time on a shared machine moves by 20% from one run to the next; the
@@ -533,7 +626,7 @@ fi
 declare -A INSTRUCTIONS=() # mode -> instructions per request
 # Sets CALLGRIND_TOTAL (not a subshell: the process must stay in RUNNING).
 callgrind_total() { # binary requests log settings...
-    local binary=$1 requests=$2 log=$3 pid port tries=0 token
+    local binary=$1 requests=$2 log=$3 pid port tries=0
     shift 3
     rm -rf "$WORK/data-callgrind" "$WORK"/callgrind.out*
     mkdir -p "$WORK/data-callgrind"
@@ -662,6 +755,10 @@ if [[ -x .venv/bin/gunicorn ]]; then
     stop_process "$TUTORIAL_PID" # the master; its SIGTERM stops the worker too
 fi
 
+# MARK: - Two instances behind nginx, SQLite and PostgreSQL
+
+((BENCH_CLUSTER_ROUNDS > 0)) && run_cluster
+
 # MARK: - JOSE
 
 echo "== JOSE micro-benchmark (CPU $BENCH_SERVER_CPU, ${BENCH_JOSE_SECONDS}s per measurement)"
@@ -742,7 +839,7 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
 {
     echo "## make bench results"
     echo
-    echo "| what | req/s (or ops/s) | p50 | p99 | ratio to ceiling | target | server CPU per request (or op) | non-2xx / socket errors | other load (CPUs) |"
+    echo "$TABLE_HEADER"
     echo "|---|---|---|---|---|---|---|---|---|"
     row_http "bare libmicrohttpd handler, GET / (ceiling)" "$WORK/bare.txt" "1.00x" "-"
     row_http "GET /protected (Bearer)" "$WORK/protected.txt" "$(http_ratio "$WORK/protected.txt")" \
@@ -754,12 +851,12 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
         *) row_verify "$run" "$run (signature cache on, the default)" ;;
         esac
     done
-    if [[ $REVOKED_STATE == done ]]; then
+    if [[ $REVOKED_STATE == "done" ]]; then
         row_http "GET /protected with $(grouped "$BENCH_REVOKED") revoked sessions in memory (RSS $(mib "$REVOKED_RSS"))" \
             "$WORK/revoked.txt" "$(http_ratio "$WORK/revoked.txt")" \
             "same as /protected: $(ratio "$(wrk_rps "$WORK/revoked.txt")" "$PROTECTED_RPS")x of it"
     fi
-    if [[ $COUNTING_STATE == done ]]; then
+    if [[ $COUNTING_STATE == "done" ]]; then
         # No verdict on time: two runs of one binary differ by up to 20% on
         # a shared machine. The instruction counts below decide.
         for mode in "${COUNTING_MODES[@]}"; do
@@ -799,7 +896,8 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
         "$WORK/storm-protected.txt" "$(ratio "$(wrk_rps "$WORK/storm-protected.txt")" "$BARE_RPS")x" \
         "p99 < 5 ms: $(verdict below "$STORM_P99" 5)"
     row_http "POST /login storm (${BENCH_STORM_CONNECTIONS} conns, alongside; non-2xx are 503s)" "$WORK/storm.txt" "-" "-"
-    if [[ $SOAK_STATE == done ]]; then
+    [[ $CLUSTER_STATE == "done" ]] && cluster_rows "$BARE_RPS"
+    if [[ $SOAK_STATE == "done" ]]; then
         echo "| soak: GET /protected, ${BENCH_SOAK_SECONDS} s, ${BENCH_CONNECTIONS} conns | $(grouped "$SOAK_RPS") |" \
             "- | - | $(ratio "$SOAK_RPS" "$BARE_RPS")x | RSS growth < 5%: $(verdict below "${SOAK_GROWTH#+}" 5)" \
             "(${SOAK_GROWTH}%) | $(awk -v ns="$SOAK_CPU_NS" -v n="$SOAK_REQUESTS" 'BEGIN { printf "%.2f us", ns / n / 1000 }') |" \
@@ -829,7 +927,7 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
     done
     echo
     echo "- gatehouse RSS after the HTTP runs: peak (VmHWM) $(mib "$PEAK_RSS"), current (VmRSS) $(mib "$CURRENT_RSS")"
-    if [[ $SOAK_STATE == done ]]; then
+    if [[ $SOAK_STATE == "done" ]]; then
         echo "- soak RSS: $(mib "$SOAK_FIRST_RSS") after the first slice, $(mib "$SOAK_LAST_RSS") at the end" \
             "(${SOAK_GROWTH}%); peak $(mib "$PEAK_RSS_AFTER_SOAK")"
     else
@@ -844,30 +942,22 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
         "handler's server CPU per request over this row's. Other load: CPUs busy with anything but the server and wrk" \
         "during the run (other processes, the hypervisor); above ~0.1 the figures are disturbed."
     echo "- servers pinned to CPU $BENCH_SERVER_CPU with one libmicrohttpd thread; wrk -t1 pinned to CPU $BENCH_CLIENT_CPU; loopback only"
-    echo "- machine: $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)," \
-        "$(awk -F= '/^PRETTY_NAME/ { gsub(/"/, "", $2); print $2 }' /etc/os-release 2>/dev/null)," \
-        "$("$SWIFT" --version 2>/dev/null | head -n 1 | sed 's/ (.*//')," \
-        "libmicrohttpd $(dpkg-query -W -f='${Version}' libmicrohttpd12 2>/dev/null || echo '?')," \
-        "OpenSSL $(dpkg-query -W -f='${Version}' libssl3 2>/dev/null || echo '?')"
-    if ((BUSY_BEFORE > 5)); then
-        echo "- **the machine was not quiet**: ${BUSY_BEFORE}% of all CPUs busy with other work in the second before the run"
+    if [[ $CLUSTER_STATE == "done" ]]; then
+        cluster_notes
     else
-        echo "- machine quiet before the run: ${BUSY_BEFORE}% CPU busy"
+        echo "- step 10 (two instances behind nginx, SQLite and PostgreSQL): skipped (BENCH_CLUSTER_ROUNDS=0)"
     fi
+    machine_line
     echo "- gatehouse exit status after SIGTERM: $GATEHOUSE_EXIT"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+    date_line
     settings_line=
     for name in BENCH_SECONDS BENCH_SOAK_SECONDS BENCH_CONNECTIONS BENCH_LOGIN_CONNECTIONS BENCH_STORM_CONNECTIONS \
-        BENCH_JOSE_SECONDS BENCH_REVOKED BENCH_AB_ROUNDS; do
+        BENCH_JOSE_SECONDS BENCH_REVOKED BENCH_AB_ROUNDS BENCH_CLUSTER_ROUNDS; do
         settings_line+="$name=${!name} "
     done
     echo "- command: \`${settings_line}BENCH_ALGORITHMS='${BENCH_ALGORITHMS[*]}' make bench\`"
     echo
-    echo "wrk commands (token elided):"
-    echo
-    for command in "${WRK_COMMANDS[@]}"; do
-        echo "    $command"
-    done | sed -E 's/(Bearer )[A-Za-z0-9_.-]+/\1<token>/g'
+    wrk_commands_block
 } >"$WORK/results.md"
 
 mkdir -p .build
