@@ -95,7 +95,8 @@ run: build
 # cores, connecting 500 sockets took 7 s and a request took over 5 s to reach
 # the server (seen in CI), and they measured the machine instead of Gatehouse.
 # RevocationFeedTimingTests: a `gatehouse users` change reaches the service within 1 s.
-TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests|RevocationFeedTimingTests|RevocationFanOutTimingTests
+# PostgresOutageUnderLoadTests: PostgreSQL stopped under load, ready within 10 s of its return.
+TIMING_TESTS ?= ConnectionLimitTests|ShutdownTests|LoginFloodTests|CrashSafetyTests|ShutdownUnderLoadTests|RevocationFeedTimingTests|RevocationFanOutTimingTests|PostgresOutageUnderLoadTests
 
 # Builds everything in debug (with the gatehouse binary the end-to-end tests
 # start) and runs every test. `build` first: DeploymentTests checks the release
