@@ -16,8 +16,9 @@ import TestSupport
 /// - every token check was answered 200 (they are checked from memory; never a 5xx, never a
 ///   connection error);
 /// - every write got its success status or 503 with `Retry-After` and a `{"error","message"}`
-///   body (`unavailable`: the store's, not a full queue's), nothing else; writes while PostgreSQL was down did get 503, writes before and writes
-///   sent once it accepted connections again succeeded;
+///   body (`unavailable`: the store's, not a full queue's), nothing else; writes while PostgreSQL
+///   was down did get 503, writes before and writes sent once it accepted connections again
+///   succeeded;
 /// - `/readyz` answered 503 during the outage, and 200 again within 10 s of PostgreSQL accepting
 ///   connections;
 /// - no write was half-applied: each one that got 503 either did not happen or happened whole
@@ -26,8 +27,8 @@ import TestSupport
 ///   its user, every live session with exactly one unused refresh token, every ended one with
 ///   none and with its revocation entry.
 ///
-/// A second test pins down the one way a 503 can follow a committed write (a refresh: see
-/// `aRefreshAnswered503CanBeRetried`, a known issue).
+/// A second test checks that a refresh answered 503 was not applied and can be retried
+/// (`aRefreshAnswered503CanBeRetried`).
 @Suite(.serialized) struct PostgresOutageUnderLoadTests {
     static let password = "outage-load-password"
 

@@ -164,22 +164,15 @@ import TestSupport
     @Test func twoInstancesShareUsersSessionsAndRevocations() async throws {
         try await withPostgres { postgres in
             try await withTemporaryDirectory { directory in
-                let database = try await blockingIO { try postgres.createDatabase() }
                 // No key configured: A makes the signing key in the database, B finds it there.
-                let shared = [
-                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
-                    "GATEHOUSE_SIGNING_ALG": "ES256",
-                    "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
-                    "GATEHOUSE_RATE_REGISTER_PER_IP": "0", "GATEHOUSE_RATE_REFRESH_PER_IP": "0",
-                ]
-                let a = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
-                let portA = try a.waitUntilListening()
-                let b = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
-                let ports = [portA, try b.waitUntilListening()]
-                let onA = try HTTPTestClient(port: ports[0])
-                let onB = try HTTPTestClient(port: ports[1])
+                let pair = try await InstancePair.start(
+                    on: postgres, in: directory,
+                    [
+                        "GATEHOUSE_SIGNING_ALG": "ES256",
+                        "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
+                        "GATEHOUSE_RATE_REGISTER_PER_IP": "0", "GATEHOUSE_RATE_REFRESH_PER_IP": "0",
+                    ])
+                let (a, b, onA, onB, ports) = (pair.a, pair.b, pair.onA, pair.onB, pair.ports)
                 #expect(a.output.contains("signing key created"), "\(a.output)")
                 #expect(!b.output.contains("signing key created"), "\(b.output)")
                 let kids = try KeyRotationProcessTests.jwksKids(onA)
@@ -253,17 +246,10 @@ import TestSupport
     @Test func aKeyRotationReachesEveryInstanceAtOnce() async throws {
         try await withPostgres { postgres in
             try await withTemporaryDirectory { directory in
-                let database = try await blockingIO { try postgres.createDatabase() }
-                let shared = [
-                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
-                    "GATEHOUSE_SIGNING_ALG": "ES256", "GATEHOUSE_KEY_RELOAD_INTERVAL": "60",
-                ]
-                let a = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
-                let b = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
-                let onA = try HTTPTestClient(port: try a.waitUntilListening())
-                let onB = try HTTPTestClient(port: try b.waitUntilListening())
+                let settings = ["GATEHOUSE_SIGNING_ALG": "ES256", "GATEHOUSE_KEY_RELOAD_INTERVAL": "60"]
+                let pair = try await InstancePair.start(on: postgres, in: directory, settings)
+                let (a, b, onA, onB) = (pair.a, pair.b, pair.onA, pair.onB)
+                let shared = settings.merging(["GATEHOUSE_DATABASE_URL": postgres.url(database: pair.database)]) { $1 }
                 defer {
                     onA.close()
                     onB.close()
@@ -315,18 +301,13 @@ import TestSupport
     @Test func aLostListenerMakesTheInstanceNotReadyUntilItHasCaughtUp() async throws {
         try await withPostgres { postgres in
             try await withTemporaryDirectory { directory in
-                let database = try await blockingIO { try postgres.createDatabase() }
-                let shared = [
-                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
-                    "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
-                    "GATEHOUSE_REVOCATION_POLL_MS": "60000",
-                ]
-                let a = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
-                let b = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
-                let onA = try HTTPTestClient(port: try a.waitUntilListening())
-                let onB = try HTTPTestClient(port: try b.waitUntilListening())
+                let pair = try await InstancePair.start(
+                    on: postgres, in: directory,
+                    [
+                        "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
+                        "GATEHOUSE_REVOCATION_POLL_MS": "60000",
+                    ])
+                let (a, b, onA, onB, database) = (pair.a, pair.b, pair.onA, pair.onB, pair.database)
                 #expect(
                     try onA.send("POST", "/register", json: ["username": "erin", "password": "secret-password"])
                         .status == 201)

@@ -13,19 +13,14 @@ import TestSupport
     @Test func aLogoutOnOneInstanceIsRefusedOnTheOtherWithin100Milliseconds() async throws {
         try await withPostgres { postgres in
             try await withTemporaryDirectory { directory in
-                let database = try await blockingIO { try postgres.createDatabase() }
-                let shared = [
-                    "GATEHOUSE_DATABASE_URL": postgres.url(database: database),
-                    "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
-                    "GATEHOUSE_REVOCATION_POLL_MS": "60000",
-                    "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
-                ]
-                let a = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/a", shared), logPath: directory + "/a.log")
-                let b = try GatehouseProcess(
-                    environment: ProcessTests.environment(directory + "/b", shared), logPath: directory + "/b.log")
-                let onA = try HTTPTestClient(port: try a.waitUntilListening())
-                let onB = try HTTPTestClient(port: try b.waitUntilListening())
+                let pair = try await InstancePair.start(
+                    on: postgres, in: directory,
+                    [
+                        "GATEHOUSE_JWT_SECRET": "a shared secret of more than thirty-two bytes",
+                        "GATEHOUSE_REVOCATION_POLL_MS": "60000",
+                        "GATEHOUSE_RATE_LOGIN_PER_IP": "0", "GATEHOUSE_RATE_LOGIN_PER_USERNAME": "0",
+                    ])
+                let (a, b, onA, onB) = (pair.a, pair.b, pair.onA, pair.onB)
                 #expect(
                     try onA.send("POST", "/register", json: ["username": "dave", "password": "secret-password"])
                         .status == 201)
