@@ -32,7 +32,7 @@ struct PostgresStoreTests {
         try withStoreLocation(.postgres) { location throws in
             let database = try #require(location.database)
             let opened = LockedValue<[Result<Bool, StoreError>]>([])
-            runOnThreads(4) { _ in
+            onThreads(4) { _ in
                 let outcome = Result { () throws(StoreError) -> Bool in
                     let store = try PostgresStore(url: location.address, poolSize: 1)
                     store.close()
@@ -191,7 +191,7 @@ struct PostgresStoreTests {
             let start = try reader.revocationCursor()
             let done = LockedValue<Int>(0)
             let seen = LockedValue<[String]>([])
-            runOnThreads(3) { index in
+            onThreads(3) { index in
                 if index < 2 {
                     for (offset, id) in ids.enumerated() where offset % 2 == index {
                         try? writers[index].revokeSession(id: id, at: now)
@@ -259,25 +259,4 @@ struct PostgresStoreTests {
             listener.stop()  // again: returns at once
         }
     }
-}
-
-/// Runs `body(i)` for each `i` in `0..<count` on its own thread, all released at once; returns when
-/// every one has finished.
-private func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let start = DispatchSemaphore(value: 0)
-    let finished = DispatchGroup()
-    for index in 0..<count {
-        finished.enter()
-        let thread = Thread {
-            start.wait()
-            body(index)
-            finished.leave()
-        }
-        thread.start()
-    }
-    for _ in 0..<count {
-        start.signal()
-    }
-    finished.wait()
-
 }

@@ -19,7 +19,7 @@ private func withScratchDirectory<T>(_ body: (String) throws -> T) throws -> T {
 
 /// Runs `body(i)` for each `i` in `0..<count` on its own thread, all released at once; returns when
 /// every one has finished.
-private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     let start = DispatchSemaphore(value: 0)
     let finished = DispatchGroup()
     for index in 0..<count {
@@ -478,6 +478,31 @@ struct StoreSessionTests {
 
 @Suite("Stores: persistence and lifecycle", .postgres)
 struct StoreLifecycleTests {
+    /// Instances starting together on a new database: each store brings the schema up to date
+    /// (SQLite in a `BEGIN IMMEDIATE` transaction, PostgreSQL under an advisory lock), and none
+    /// fails or applies a migration twice.
+    @Test("stores opening one new database at once all work on one schema", arguments: StoreBackend.allCases)
+    func concurrentFirstOpen(_ backend: StoreBackend) throws {
+        try withStoreLocation(backend) { location throws in
+            let failures = LockedValue<[String]>([])
+            onThreads(6) { index in
+                do {
+                    let store = try location.open(poolSize: 1)
+                    defer { store.close() }
+                    _ = try store.createUser(id: "u\(index)", username: "user\(index)", passwordHash: "h", createdAt: 1)
+                } catch {
+                    failures.withLock { $0.append("\(index): \(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 } == [])
+            let store = try location.open()
+            defer { store.close() }
+            for index in 0..<6 {
+                #expect(try store.user(named: "USER\(index)")?.id == "u\(index)")
+            }
+        }
+    }
+
     @Test("users, sessions and revocations persist after closing and reopening the store", arguments: StoreBackend.allCases)
     func persistence(_ backend: StoreBackend) throws {
         try withStoreLocation(backend) { location throws in
