@@ -380,6 +380,16 @@ machine_line() {
 date_line() {
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 }
+# Copies the table to .build/bench-results.md and prints it.
+publish_results() {
+    mkdir -p .build
+    cp "$WORK/results.md" "$RESULTS"
+    echo
+    cat "$RESULTS"
+    echo
+    echo "(written to $RESULTS)"
+}
+
 wrk_commands_block() {
     local command
     echo "wrk commands (token elided):"
@@ -429,12 +439,7 @@ if [[ $BENCH_ONLY == cluster ]]; then
         echo
         wrk_commands_block
     } >"$WORK/results.md"
-    mkdir -p .build
-    cp "$WORK/results.md" "$RESULTS"
-    echo
-    cat "$RESULTS"
-    echo
-    echo "(written to $RESULTS)"
+    publish_results
     exit 0
 fi
 
@@ -960,9 +965,4 @@ VERIFY_TIME_RATIO=$(ratio "$VERIFY_NS" "$RAW_NS")
     wrk_commands_block
 } >"$WORK/results.md"
 
-mkdir -p .build
-cp "$WORK/results.md" "$RESULTS"
-echo
-cat "$RESULTS"
-echo
-echo "(written to $RESULTS)"
+publish_results
