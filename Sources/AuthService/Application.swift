@@ -220,7 +220,9 @@ func keyStorage(configuration: Configuration, store: any UserStore) -> any KeySt
 /// The signing keys `configuration` names: the configured one, or the
 /// managed ones (``keyStorage(configuration:store:)``; made on the first
 /// start, a new one of the configured algorithm when that changed).
-func loadKeys(configuration: Configuration, store: any UserStore, logger: Logger, clock: WallClock) throws -> KeyManager {
+func loadKeys(
+    configuration: Configuration, store: any UserStore, logger: Logger, clock: WallClock
+) throws -> KeyManager {
     let policy = TokenService.policy(
         issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.leeway)
     let algorithm = configuration.signingAlgorithm

@@ -82,7 +82,8 @@ enum KeyBackend: String, Sendable, CaseIterable, CustomTestStringConvertible {
                     Fixture(
                         storage: storage, directory: directory,
                         rotation: KeyRotation(storage: storage, tokenLifetime: Self.lifetime),
-                        clock: ManualClock(start: 1_800_000_000), logs: MemoryLogSink(), store: store, databaseURL: url))
+                        clock: ManualClock(start: 1_800_000_000), logs: MemoryLogSink(), store: store,
+                        databaseURL: url))
             }
             switch backend {
             case .files:
@@ -193,7 +194,9 @@ enum KeyBackend: String, Sendable, CaseIterable, CustomTestStringConvertible {
     // MARK: - Rotation
 
     @Test(arguments: KeyBackend.allCases)
-    func aRotatedKeyIsPublishedFirstThenSignsAndTheOldOneRetiresWhenItsTokensHaveExpired(backend: KeyBackend) async throws {
+    func aRotatedKeyIsPublishedFirstThenSignsAndTheOldOneRetiresWhenItsTokensHaveExpired(backend: KeyBackend)
+        async throws
+    {
         try await withFixture(backend) { fixture in
             _ = try fixture.rotation.prepare(algorithm: .es256, now: fixture.now)
             let keys = try fixture.manager()

@@ -27,8 +27,8 @@ extension PostgresServer {
     /// The postmaster (from `postmaster.pid`) and every process whose parent it is (`/proc`).
     private func serverProcesses() -> [Int32] {
         let text = (try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8)) ?? ""
-        guard let postmaster = text.split(separator: "\n").first.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) })
-        else { return [] }
+        let firstLine = text.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces)
+        guard let postmaster = firstLine.flatMap({ Int32($0) }) else { return [] }
         var processes = [postmaster]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let process = Int32(entry),

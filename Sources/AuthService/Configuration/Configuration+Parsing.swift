@@ -26,7 +26,9 @@ extension Configuration {
             config, value in
             config.port = UInt16(try integer(value, "PORT", in: 0...65535))
         },
-        Option(name: "DATA_DIR", help: "where the SQLite file and generated keys live (PostgreSQL: keys in the database)", defaultDescription: "./data")
+        Option(
+            name: "DATA_DIR", help: "where the SQLite file and generated keys live (PostgreSQL: keys in the database)",
+            defaultDescription: "./data")
         { config, value in
             guard !value.isEmpty else { throw ConfigurationError("GATEHOUSE_DATA_DIR must not be empty") }
             config.dataDirectory = value

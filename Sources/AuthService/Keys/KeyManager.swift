@@ -134,9 +134,10 @@ public final class KeyManager: Sendable {
     }
 
     /// Reloads on a queue of its own and returns at once (for PostgreSQL's
-    /// change notifications, heard on the listener's thread).
+    /// change notifications, heard on the listener's thread). Only between
+    /// `startWatching` and `stopWatching`, so none runs after shutdown began.
     public func reloadSoon() {
-        guard isManaged else { return }
+        guard isManaged, timer.withLock({ $0 != nil }) else { return }
         reloadQueue.async { [weak self] in self?.reload() }
     }
 

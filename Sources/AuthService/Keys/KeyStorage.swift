@@ -86,7 +86,8 @@ enum KeyMaterial {
             if entry.algorithm.isSymmetric {
                 let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard secret.utf8.count >= 32 else {
-                    throw KeyStoreError("\(source) holds a secret of \(secret.utf8.count) bytes; at least 32 are needed")
+                    throw KeyStoreError(
+                        "\(source) holds a secret of \(secret.utf8.count) bytes; at least 32 are needed")
                 }
                 key = try SigningKey.hmac(secret: Array(secret.utf8), algorithm: entry.algorithm)
             } else {

@@ -63,7 +63,9 @@ final class PostgresPool: Sendable {
                 let result = try body(reused)
                 giveBack(reused)
                 return result
-            } catch where error.connectionBroken && !error.unanswered && !reused.isOpen && reused.sent == sentBefore + 1 {
+            } catch
+                where error.connectionBroken && !error.unanswered && !reused.isOpen && reused.sent == sentBefore + 1
+            {
                 // Dropped here (its last reference); try once on a new connection below.
             } catch {
                 giveBack(reused)
