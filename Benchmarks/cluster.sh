@@ -466,22 +466,16 @@ files_median() { # function files... (median of what function prints for each fi
 p50_of() { wrk_latency_ms "$1" 50; }
 p99_of() { wrk_latency_ms "$1" 99; }
 other_of() { cpu_field "$1" other_cpus; }
-files_max() { # function files...
+files_sorted() { # function files...: each file's value, those there are, smallest first
     local fn=$1 file
     shift
     for file in "$@"; do
         "$fn" "$file"
         echo
-    done | grep -v -e '^-$' -e '^$' | sort -g | tail -n 1
+    done | grep -v -e '^-$' -e '^$' | sort -g
 }
-files_min() { # function files...
-    local fn=$1 file
-    shift
-    for file in "$@"; do
-        "$fn" "$file"
-        echo
-    done | grep -v -e '^-$' -e '^$' | sort -g | head -n 1
-}
+files_max() { files_sorted "$@" | tail -n 1; }
+files_min() { files_sorted "$@" | head -n 1; }
 files_sum() { # function files...
     local fn=$1 file n=0
     shift

@@ -80,3 +80,16 @@ func runChild(
     let exit = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return (exit, written)
 }
+
+/// Whether the child `pid` has not exited yet. Once it has, reaps it and keeps its wait status in
+/// `exitStatus` (-1 if someone else reaped it); from then on answers false without asking again.
+func childIsRunning(_ pid: pid_t, exitStatus: inout Int32?) -> Bool {
+    guard exitStatus == nil else { return false }
+    var status: Int32 = 0
+    let reaped = waitpid(pid, &status, WNOHANG)
+    if reaped == pid || (reaped < 0 && errno == ECHILD) {
+        exitStatus = reaped == pid ? status : -1
+        return false
+    }
+    return true
+}

@@ -102,14 +102,7 @@ public final class NginxProcess: @unchecked Sendable {
 
     /// Whether nginx has not exited yet; reaps it once it has.
     public var isRunning: Bool {
-        guard exitStatus == nil else { return false }
-        var status: Int32 = 0
-        let reaped = waitpid(pid, &status, WNOHANG)
-        if reaped == pid || (reaped < 0 && errno == ECHILD) {
-            exitStatus = reaped == pid ? status : -1
-            return false
-        }
-        return true
+        childIsRunning(pid, exitStatus: &exitStatus)
     }
 
     /// The exit code, `128 + signal` when a signal ended it, nil while it runs.

@@ -221,14 +221,7 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Whether the started process has not exited yet; reaps it once it has.
     public var isRunning: Bool {
-        guard exitStatus == nil else { return false }
-        var status: Int32 = 0
-        let reaped = waitpid(pid, &status, WNOHANG)
-        if reaped == pid || (reaped < 0 && errno == ECHILD) {
-            exitStatus = reaped == pid ? status : -1
-            return false
-        }
-        return true
+        childIsRunning(pid, exitStatus: &exitStatus)
     }
 
     /// Stops the server: SIGINT to the postmaster (fast shutdown: it ends
