@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import MicroHTTP
 import Synchronization
 import Testing
 import TestSupport
@@ -647,11 +648,13 @@ struct OutageRecord: Sendable, CustomStringConvertible {
 final class OutageLoad: Sendable {
     let port: UInt16
     let deadline: ContinuousClock.Instant
-    let records = Mutex<[OutageRecord]>([])
+    // LockedValue (a pthread mutex), not Synchronization's Mutex: ThreadSanitizer does not see a
+    // futex-based lock, and reported the appends under it as a race.
+    let records = LockedValue<[OutageRecord]>([])
     private let stock: OutageStock
     private let stopping = Atomic<Bool>(false)
     /// How much of the stock is taken, and the next registration's number.
-    private let taken = Mutex(Taken())
+    private let taken = LockedValue(Taken())
 
     private struct Taken {
         var chains = 0
